@@ -1,0 +1,1 @@
+"""Package data: the bundled SciFact copy and the instruction library."""
