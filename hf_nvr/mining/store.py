@@ -1,0 +1,187 @@
+"""The corpus embedding store: encode once, memory-map forever, resume after a crash.
+
+Rows are encoded in length-sorted order (padding waste is the main cost of transformer encoding) and written
+as fixed-size ``.npy`` shards. Every write is atomic (temp file + rename) and the manifest records each
+finished shard with its sha256, so a killed job resumes at the first missing shard and a truncated or corrupt
+shard is detected and re-encoded instead of being used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a torn one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write {path}: {err.strerror or err}") from err
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+class EmbeddingStore:
+    """Embeddings of one corpus under one teacher configuration, identified by ``fingerprint``."""
+
+    def __init__(self, directory: str | Path, fingerprint: str) -> None:
+        self.directory = Path(directory)
+        self.fingerprint = fingerprint
+        self._order: np.ndarray | None = None
+        self._rank: np.ndarray | None = None
+        self._shards: list[np.ndarray] | None = None
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.directory / MANIFEST
+
+    def _read_manifest(self) -> dict | None:
+        if not self.manifest_path.exists():
+            return None
+        manifest = json.loads(self.manifest_path.read_text())
+        if manifest.get("fingerprint") != self.fingerprint:
+            raise ValueError(
+                f"{self.directory} holds embeddings for another corpus/teacher "
+                f"(fingerprint {manifest.get('fingerprint')}, expected {self.fingerprint}); use another cache_dir"
+            )
+        return manifest
+
+    @property
+    def complete(self) -> bool:
+        manifest = self._read_manifest()
+        return bool(manifest and manifest.get("complete"))
+
+    def build(
+        self,
+        texts: Sequence[str],
+        encode: Callable[[list[str]], np.ndarray],
+        *,
+        shard_size: int = 4096,
+        dtype: str = "float16",
+        show_progress: bool = True,
+    ) -> EmbeddingStore:
+        """Encode what is missing (all of it the first time, the unfinished shards after a crash)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        manifest = self._read_manifest() or {
+            "fingerprint": self.fingerprint,
+            "num_rows": len(texts),
+            "shard_size": shard_size,
+            "dtype": dtype,
+            "dim": None,
+            "shards": {},
+            "complete": False,
+        }
+        if manifest["num_rows"] != len(texts):
+            raise ValueError(f"{self.directory}: manifest has {manifest['num_rows']} rows, corpus has {len(texts)}")
+        order_path = self.directory / "order.npy"
+        if not order_path.exists():
+            lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+            _save_npy(order_path, np.argsort(-lengths, kind="stable"))
+        order = np.load(order_path)
+        shard_size = manifest["shard_size"]
+        starts = range(0, len(texts), shard_size)
+        todo = [s for s in starts if not self._shard_ok(manifest, s)]
+        if not todo:
+            if not manifest["complete"]:
+                manifest["complete"] = True
+                atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=1).encode())
+            return self
+        done_rows = len(texts) - sum(min(shard_size, len(texts) - s) for s in todo)
+        if done_rows:
+            logger.info("resuming embedding store %s: %d of %d rows already encoded", self.directory, done_rows, len(texts))
+        bar = tqdm(total=len(texts), initial=done_rows, desc="Encoding corpus", unit="doc", disable=not show_progress)
+        for start in todo:
+            rows = order[start : start + shard_size]
+            embeddings = np.asarray(encode([texts[i] for i in rows]), dtype=np.float32).astype(dtype)
+            name = f"shard_{start // shard_size:06d}.npy"
+            _save_npy(self.directory / name, embeddings)
+            manifest["dim"] = int(embeddings.shape[1])
+            manifest["shards"][str(start)] = {"file": name, "rows": len(rows), "sha256": _sha256(self.directory / name)}
+            manifest["complete"] = len(manifest["shards"]) == len(starts)
+            atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=1).encode())
+            bar.update(len(rows))
+        bar.close()
+        self._shards = None
+        return self
+
+    def _shard_ok(self, manifest: dict, start: int) -> bool:
+        entry = manifest["shards"].get(str(start))
+        if entry is None:
+            return False
+        path = self.directory / entry["file"]
+        if not path.exists() or _sha256(path) != entry["sha256"]:
+            logger.warning("embedding shard %s is missing or corrupt (checksum mismatch); re-encoding it", path)
+            del manifest["shards"][str(start)]
+            manifest["complete"] = False
+            return False
+        return True
+
+    def _load(self) -> None:
+        manifest = self._read_manifest()
+        if not manifest or not manifest["complete"]:
+            raise RuntimeError(f"embedding store {self.directory} is not complete; call build() first")
+        self._order = np.load(self.directory / "order.npy")
+        self._rank = np.empty_like(self._order)
+        self._rank[self._order] = np.arange(len(self._order))
+        shard_size = manifest["shard_size"]
+        self._shards = [
+            np.load(self.directory / manifest["shards"][str(s)]["file"], mmap_mode="r")
+            for s in range(0, manifest["num_rows"], shard_size)
+        ]
+        self._shard_size = shard_size
+
+    @property
+    def order(self) -> np.ndarray:
+        """Corpus position of each store row."""
+        if self._order is None:
+            self._load()
+        return self._order
+
+    def iter_shards(self) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first_store_row, memory-mapped embeddings)`` for each shard, in store order."""
+        if self._shards is None:
+            self._load()
+        for i, shard in enumerate(self._shards):
+            yield i * self._shard_size, shard
+
+    def get(self, positions: np.ndarray) -> np.ndarray:
+        """float32 embeddings of the given corpus positions."""
+        if self._shards is None:
+            self._load()
+        rows = self._rank[np.asarray(positions, dtype=np.int64)]
+        out = np.empty((len(rows), self._shards[0].shape[1]), dtype=np.float32)
+        for j, row in enumerate(rows):
+            out[j] = self._shards[row // self._shard_size][row % self._shard_size]
+        return out

@@ -1,0 +1,64 @@
+"""Turns mined rows (``query``, ``positive``, ``negatives``) into padded, masked tensors for the InfoNCE loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from hf_nvr.common.text import text_hash
+
+
+def rotate_negatives(negatives: list[Any], count: int, epoch: int) -> list[Any]:
+    """The ``count`` negatives a row uses in ``epoch``: a window that walks through a longer list, wrapping.
+
+    Deterministic (no RNG), so a resumed run sees exactly the negatives an uninterrupted one would.
+    """
+    if len(negatives) <= count:
+        return list(negatives)
+    start = (epoch * count) % len(negatives)
+    return [negatives[(start + j) % len(negatives)] for j in range(count)]
+
+
+@dataclass
+class NVRetrieverCollator:
+    """Tokenises queries and passages through the model's own ``tokenize`` (prompts, truncation, padding).
+
+    Rows with fewer negatives than ``num_hard_negatives`` get masked slots (``passage_valid``), never repeats.
+    """
+
+    model: Any
+    num_hard_negatives: int = 4
+    query_column: str = "query"
+    positive_column: str = "positive"
+    negatives_column: str = "negatives"
+    epoch: int = 0
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        slots = 1 + self.num_hard_negatives
+        queries, passages, valid, hashes, positive_hashes = [], [], [], [], []
+        for row in rows:
+            positive = row[self.positive_column]
+            positive_list = [positive] if isinstance(positive, str) else list(positive)
+            negatives = rotate_negatives(list(row.get(self.negatives_column) or []), self.num_hard_negatives, self.epoch)
+            texts = [positive_list[0], *negatives]
+            queries.append(row[self.query_column])
+            passages.extend(texts + [""] * (slots - len(texts)))
+            valid.append([True] * len(texts) + [False] * (slots - len(texts)))
+            hashes.append([text_hash(t) for t in texts] + [0] * (slots - len(texts)))
+            positive_hashes.append([text_hash(p) for p in positive_list])
+        width = max(len(p) for p in positive_hashes)
+        q = self.model.tokenize(queries, "query")
+        p = self.model.tokenize(passages, "passage")
+        return {
+            "query_input_ids": q["input_ids"],
+            "query_attention_mask": q["attention_mask"],
+            "query_prompt_length": q["prompt_length"],
+            "passage_input_ids": p["input_ids"],
+            "passage_attention_mask": p["attention_mask"],
+            "passage_prompt_length": p["prompt_length"],
+            "passage_valid": torch.tensor(valid),
+            "passage_hash": torch.tensor(hashes, dtype=torch.long),
+            "positive_hash": torch.tensor([h + [0] * (width - len(h)) for h in positive_hashes], dtype=torch.long),
+        }

@@ -1,0 +1,55 @@
+"""InfoNCE (NV-Retriever Eq. 1) with explicit negative pools and in-loss false-negative masking. Pure maths."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def info_nce_logits(
+    queries: torch.Tensor,
+    passages: torch.Tensor,
+    passage_valid: torch.Tensor,
+    passage_hash: torch.Tensor,
+    positive_hash: torch.Tensor,
+    *,
+    query_offset: int = 0,
+    temperature: float = 0.02,
+    in_batch_negatives: bool = True,
+    similarity: str = "cosine",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masked logits ``[B, G·S]`` and labels ``[B]`` for ``B`` local queries against ``G`` rows of passages.
+
+    ``passages`` is ``[G, S, d]``: row ``g`` holds query ``g``'s positive at slot 0 and its hard negatives after
+    it; ``G`` is the global batch (all ranks) when cross-device negatives are on, and query ``i`` owns row
+    ``query_offset + i``. ``passage_valid`` ``[G, S]`` marks real (not padded) slots. Any candidate whose
+    ``passage_hash`` equals one of the query's ``positive_hash`` (``[B, P]``, 0 = padding) is a false negative and
+    gets ``-inf``, except the query's own positive. Without ``in_batch_negatives`` only the query's own row counts.
+    """
+    num_q, dim = queries.shape
+    num_rows, slots, _ = passages.shape
+    flat = passages.reshape(num_rows * slots, dim)
+    if similarity == "cosine":
+        queries, flat = F.normalize(queries, dim=-1), F.normalize(flat, dim=-1)
+    elif similarity != "dot":
+        raise ValueError(f"similarity must be 'cosine' or 'dot', got {similarity!r}")
+    logits = (queries @ flat.T) / temperature
+
+    owner = torch.arange(num_rows, device=queries.device).repeat_interleave(slots)
+    own_row = torch.arange(num_q, device=queries.device) + query_offset
+    labels = own_row * slots
+    column = torch.arange(num_rows * slots, device=queries.device)
+    blocked = ~passage_valid.reshape(-1)[None, :].expand(num_q, -1)
+    if not in_batch_negatives:
+        blocked = blocked | (owner[None, :] != own_row[:, None])
+    flat_hash = passage_hash.reshape(-1)
+    same_text = ((flat_hash[None, :, None] == positive_hash[:, None, :]) & (positive_hash[:, None, :] != 0)).any(-1)
+    blocked = (blocked | same_text) & (column[None, :] != labels[:, None])
+    return logits.masked_fill(blocked, float("-inf")), labels
+
+
+def info_nce_loss(queries: torch.Tensor, passages: torch.Tensor, passage_valid: torch.Tensor,
+                  passage_hash: torch.Tensor, positive_hash: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Mean over queries of ``-log exp(s⁺/τ) / Σ_i exp(s_i/τ)`` (see :func:`info_nce_logits`)."""
+    logits, labels = info_nce_logits(queries, passages, passage_valid, passage_hash, positive_hash, **kwargs)
+    return F.cross_entropy(logits, labels)
