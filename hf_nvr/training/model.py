@@ -274,6 +274,6 @@ class BiEncoder(nn.Module):
         weights = folder / "model.safetensors"
         if not weights.exists():
             raise FileNotFoundError(f"{weights} missing: not a checkpoint written by BiEncoder.save_pretrained")
-        missing, unexpected = self.backbone.load_state_dict(load_file(weights), strict=False)
+        _missing, unexpected = self.backbone.load_state_dict(load_file(weights), strict=False)
         if unexpected:
             raise ValueError(f"{weights} does not match the backbone (unexpected keys {unexpected[:3]}…)")
