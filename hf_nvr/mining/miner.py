@@ -412,7 +412,7 @@ class HardNegativeMiner:
         pos_scores = pos_scores.clone()
         for (kind, i, j), s in zip(where, np.asarray(scores, dtype=np.float32).reshape(len(pairs), -1)[:, 0]):
             (pos_scores if kind else cand_scores)[i, j] = float(s)
-        order = cand_scores.argsort(-1, descending=True, stable=True)
+        order = cand_scores.argsort(dim=-1, descending=True, stable=True)
         return cand_scores.gather(1, order), cand_pos.gather(1, order), pos_scores
 
     def _ensemble(self, per_teacher: list[list[tuple]], seeds: list[int]) -> list[tuple]:
