@@ -250,10 +250,6 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def json_body(self) -> Any:
-        raw = self.body()
-        return json.loads(raw) if raw else {}
-
     def send(self, status: int, payload: Any = None, headers: dict | None = None, raw: bytes | None = None) -> None:
         data = raw if raw is not None else (b"" if payload is None else json.dumps(payload).encode())
         self.send_response(status)

@@ -40,7 +40,11 @@ def _as_float_tensor(embeddings: Any) -> torch.Tensor:
 
 
 def _prepare(embeddings: torch.Tensor, similarity_fn_name: str) -> torch.Tensor:
-    return torch.nn.functional.normalize(embeddings, p=2, dim=-1) if similarity_fn_name == "cosine" else embeddings
+    return (
+        torch.nn.functional.normalize(embeddings, p=2, dim=-1)
+        if similarity_fn_name == "cosine"
+        else embeddings
+    )
 
 
 def _similarity(queries: torch.Tensor, docs: torch.Tensor, similarity_fn_name: str) -> torch.Tensor:
@@ -72,7 +76,11 @@ def exact_search(
     docs = _prepare(_as_float_tensor(corpus_embeddings), similarity_fn_name).to(queries.device, queries.dtype)
     n_queries, n_docs = queries.shape[0], docs.shape[0]
     k = max(0, min(int(top_k), n_docs))
-    excl = None if exclude is None else torch.as_tensor(np.asarray(exclude, dtype=np.int64), device=queries.device)
+    excl = (
+        None
+        if exclude is None
+        else torch.as_tensor(np.asarray(exclude, dtype=np.int64), device=queries.device)
+    )
     all_idx = torch.full((n_queries, k), -1, dtype=torch.long)
     all_val = torch.full((n_queries, k), -float("inf"), dtype=queries.dtype)
     if k == 0:
@@ -88,7 +96,9 @@ def exact_search(
                 rows = torch.nonzero((local >= 0) & (local < scores.shape[1])).squeeze(1)
                 scores[rows, local[rows]] = -float("inf")
             val, idx = torch.topk(scores, min(k, scores.shape[1]), dim=1)
-            best_val, pos = torch.topk(torch.cat([best_val, val], dim=1), min(k, best_val.shape[1] + val.shape[1]), dim=1)
+            best_val, pos = torch.topk(
+                torch.cat([best_val, val], dim=1), min(k, best_val.shape[1] + val.shape[1]), dim=1
+            )
             best_idx = torch.gather(torch.cat([best_idx, idx + ds], dim=1), 1, pos)
         best_idx[torch.isneginf(best_val)] = -1
         all_idx[qs : qs + q.shape[0], : best_idx.shape[1]] = best_idx.cpu()
@@ -96,7 +106,9 @@ def exact_search(
     return all_idx, all_val
 
 
-def _encode(model: Any, texts: list[str], kind: str, batch_size: int, show_progress_bar: bool) -> torch.Tensor:
+def _encode(
+    model: Any, texts: list[str], kind: str, batch_size: int, show_progress_bar: bool
+) -> torch.Tensor:
     """Encode with ``encode_query``/``encode_document`` (sentence-transformers >= 5 and our BiEncoder), else ``encode``."""
     fn = getattr(model, f"encode_{kind}", None) or model.encode
     with torch.inference_mode():
@@ -153,7 +165,7 @@ class RetrievalEvaluator(_STEvaluator):
         if not self.query_ids:
             raise ValueError("no query has relevance judgements: nothing to evaluate")
         self._order_keys = doc_order_keys(self.corpus_ids)
-        self.corpus_embeddings = None if corpus_embeddings is None else self._check_corpus(corpus_embeddings)
+        self.corpus_embeddings = corpus_embeddings
         self.main_score = MAIN_SCORE if 10 in self.k_values else f"ndcg_at_{self.k_values[-1]}"
         self.primary_metric = self.main_score
 
@@ -163,6 +175,15 @@ class RetrievalEvaluator(_STEvaluator):
         data = load_beir(data_dir, split)
         kwargs.setdefault("name", Path(data_dir).name)
         return cls(data.queries, data.corpus, data.qrels, **kwargs)
+
+    @property
+    def corpus_embeddings(self) -> torch.Tensor | None:
+        """Precomputed corpus embeddings (rows in :attr:`corpus_ids` order), or None to encode with the model."""
+        return self._corpus_embeddings
+
+    @corpus_embeddings.setter
+    def corpus_embeddings(self, embeddings: Any | None) -> None:
+        self._corpus_embeddings = None if embeddings is None else self._check_corpus(embeddings)
 
     def _check_corpus(self, embeddings: Any) -> torch.Tensor:
         tensor = _as_float_tensor(embeddings)
@@ -204,10 +225,15 @@ class RetrievalEvaluator(_STEvaluator):
         return idx.numpy(), val.double().numpy()
 
     def evaluate_embeddings(
-        self, query_embeddings: Any, corpus_embeddings: Any | None = None, similarity_fn_name: str | None = None
+        self,
+        query_embeddings: Any,
+        corpus_embeddings: Any | None = None,
+        similarity_fn_name: str | None = None,
     ) -> dict[str, float]:
         """Scores for precomputed embeddings (unprefixed mteb names); corpus defaults to the constructor's."""
-        corpus = self.corpus_embeddings if corpus_embeddings is None else self._check_corpus(corpus_embeddings)
+        corpus = (
+            self.corpus_embeddings if corpus_embeddings is None else self._check_corpus(corpus_embeddings)
+        )
         if corpus is None:
             raise ValueError("no corpus embeddings: pass corpus_embeddings or build the evaluator with them")
         queries = _as_float_tensor(query_embeddings)

@@ -49,7 +49,9 @@ def ideal_gains(qrels_rows: Sequence[Mapping[str, int]], depth: int) -> np.ndarr
 
 def num_relevant(qrels_rows: Sequence[Mapping[str, int]]) -> np.ndarray:
     """``[Q]`` number of documents graded > 0 per query (the denominator of recall and MAP)."""
-    return np.fromiter((sum(1 for g in rels.values() if g > 0) for rels in qrels_rows), np.float64, len(qrels_rows))
+    return np.fromiter(
+        (sum(1 for g in rels.values() if g > 0) for rels in qrels_rows), np.float64, len(qrels_rows)
+    )
 
 
 def per_query_scores(
@@ -130,7 +132,9 @@ def score_rankings(
     depth = max(_check_k_values(k_values))
     rows = [qrels[q] for q in qids]
     gains = gains_for_rankings([rankings[q] for q in qids], rows, depth)
-    return aggregate(per_query_scores(gains, ideal_gains(rows, depth), num_relevant(rows), k_values), decimals)
+    return aggregate(
+        per_query_scores(gains, ideal_gains(rows, depth), num_relevant(rows), k_values), decimals
+    )
 
 
 def rank_run(run: Mapping[str, Mapping[str, float]], depth: int | None = None) -> dict[str, list[str]]:
@@ -159,7 +163,9 @@ def doc_order_keys(doc_ids: Sequence[str]) -> np.ndarray:
     return keys
 
 
-def sort_candidates(indices: np.ndarray, scores: np.ndarray, order_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sort_candidates(
+    indices: np.ndarray, scores: np.ndarray, order_keys: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Sort ``[Q, C]`` candidate (index, score) rows the trec_eval way: score desc, then doc id desc.
 
     ``order_keys`` comes from :func:`doc_order_keys`; entries with index ``-1`` (padding) sort last.
@@ -183,7 +189,10 @@ def gains_for_indices(
     indices = np.asarray(indices, dtype=np.int64)
     n_docs = max(len(doc_index), 1)
     pairs = [
-        (i * n_docs + doc_index[d], g) for i, rels in enumerate(qrels_rows) for d, g in rels.items() if d in doc_index
+        (i * n_docs + doc_index[d], g)
+        for i, rels in enumerate(qrels_rows)
+        for d, g in rels.items()
+        if d in doc_index
     ]
     if not pairs:
         return np.zeros(indices.shape, dtype=np.float64)
@@ -217,4 +226,6 @@ def score_topk(
     rows = [qrels[query_ids[i]] for i in keep]
     depth = max(_check_k_values(k_values))
     gains = gains_for_indices(indices[:, :depth], rows, {d: j for j, d in enumerate(doc_ids)})
-    return aggregate(per_query_scores(gains, ideal_gains(rows, depth), num_relevant(rows), k_values), decimals)
+    return aggregate(
+        per_query_scores(gains, ideal_gains(rows, depth), num_relevant(rows), k_values), decimals
+    )

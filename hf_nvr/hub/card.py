@@ -33,13 +33,13 @@ from huggingface_hub import (
     EvalResultEntry,
     ModelCard,
     ModelCardData,
-    constants,
     eval_result_entries_to_yaml,
 )
 
 logger = logging.getLogger(__name__)
 
 MTEB_URL = "https://github.com/embeddings-benchmark/mteb/"
+HUB_URL = "https://huggingface.co"
 EVAL_RESULTS_DIR = ".eval_results"
 DEFAULT_TASK_TYPE = "Retrieval"
 PREFERRED_METRICS = ("ndcg_at_10", "recall_at_100", "mrr_at_10", "map_at_100")
@@ -74,20 +74,7 @@ ISO_639_1_TO_MTEB = {
     "ko": "kor-Hang", "th": "tha-Thai", "el": "ell-Grek", "he": "heb-Hebr",
 }
 
-DATASET_CARD_TEMPLATE = """---
-{{ card_data }}
----
-
-# {{ title }}
-
-Retrieval training data with hard negatives mined by [hf_nvr](https://arxiv.org/abs/2407.15831) using the
-positive-aware method of NV-Retriever (`{{ mining.method }}`). Each row pairs a query with its positive passage
-and negatives that the teacher scores high, but not too close to the positive (likely false negatives are
-filtered out).
-
-## Mining provenance
-
-- **Teacher:** {% for t in mining.teachers %}`{{ t }}`{% if not loop.last %}, {% endif %}{% endfor %}{% if mining.teacher_revision %} (revision `{{ mining.teacher_revision }}`){% endif %}
+MINING_SECTION_TEMPLATE = """- **Teacher:** {% for t in mining.teachers %}`{{ t }}`{% if not loop.last %}, {% endif %}{% endfor %}{% if mining.teacher_revision %} (revision `{{ mining.teacher_revision }}`){% endif %}
 - **Method:** `{{ mining.method }}`{% if mining.method_params %} ({% for k, v in mining.method_params %}{{ k }} = {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}){% endif %}
 {%- if mining.num_queries is not none %}
 - **Queries mined:** {{ mining.num_queries }}
@@ -100,7 +87,9 @@ filtered out).
 {%- endif %}
 {%- if mining.dropped %}
 
-| Filter | Candidates dropped |
+Candidates removed, per filter:
+
+| Filter | Dropped |
 |---|---:|
 {%- for name, count in mining.dropped %}
 | {{ name }} | {{ count }} |
@@ -132,6 +121,22 @@ Teacher score quantiles:
 
 </details>
 {%- endif %}
+"""
+
+DATASET_CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ title }}
+
+Retrieval training data with hard negatives mined by `hf_nvr` using the positive-aware method of
+[NV-Retriever](https://arxiv.org/abs/2407.15831) (`{{ mining.method }}`). Each row pairs a query with its positive passage
+and negatives that the teacher scores high, but not too close to the positive (likely false negatives are
+filtered out).
+
+## Mining provenance
+
+{{ mining_section }}
 
 ## Usage
 
@@ -213,7 +218,7 @@ def normalize_results(results: Iterable[Any] | None) -> list[dict]:
             raise ValueError(f"evaluation result for {task!r} has no main_score")
         main = _finite(main_raw, f"{task} main_score")
         metrics.setdefault(main_name, main)
-        for name, value in metrics.items():
+        for name, value in [("main_score", main), *metrics.items()]:
             if not -1.0 <= value <= 1.0:
                 raise ValueError(
                     f"{task} metric {name}={value} is outside [-1, 1]: pass scores as fractions (mteb's "
@@ -296,6 +301,15 @@ def normalize_mining_report(report: Any, histogram: str | None = None) -> dict |
         "histogram": histogram,
         "config": _public_items({k: v for k, v in config.items() if k != "method_params"}),
     }
+
+
+def render_mining_section(mining: Mapping[str, Any] | None) -> str:
+    """Markdown for a normalised mining report, shared by the model and the dataset card."""
+    if not mining:
+        return ""
+    import jinja2
+
+    return jinja2.Template(MINING_SECTION_TEMPLATE).render(mining=mining)
 
 
 # ---- model folder facts (read without importing torch) ----------------------------------------------
@@ -532,7 +546,7 @@ def build_model_card(
             template_path=str(template_path),
             title=name,
             repo_id=name,
-            hub_url=constants.ENDPOINT.rstrip("/"),
+            hub_url=HUB_URL,
             base_model=base_model,
             is_adapter=is_adapter,
             details=details,
@@ -548,6 +562,7 @@ def build_model_card(
             any_unofficial=any(not r["is_official"] for r in rows),
             metric_columns=[{"key": m, "label": _metric_label(m)} for m in metric_columns],
             mining=mining,
+            mining_section=render_mining_section(mining),
             training_args=_public_items(train),
             versions=framework_versions(),
             nv_retriever_bibtex=NV_RETRIEVER_BIBTEX,
@@ -572,12 +587,30 @@ def write_eval_results(directory: str | Path, results: Iterable[Any] | None) -> 
     return written
 
 
-def save_model_card(model_dir: str | Path, **kwargs: Any) -> Path:
-    """Write ``README.md`` and ``.eval_results/`` into ``model_dir``; keyword args as :func:`build_model_card`."""
-    card = build_model_card(model_dir, **kwargs)
+def save_model_card(
+    model_dir: str | Path,
+    *,
+    repo_id: str | None = None,
+    base_model: str | None = None,
+    results: Iterable[Any] | None = None,
+    mining_report: Any = None,
+    training_args: Any = None,
+    datasets: str | Sequence[str] | None = None,
+    license: str | None = None,
+    language: str | Sequence[str] | None = None,
+    prompts: Mapping[str, str] | None = None,
+    is_adapter: bool | None = None,
+) -> Path:
+    """Write ``README.md`` and ``.eval_results/`` into ``model_dir`` (arguments as :func:`build_model_card`)."""
+    rows = normalize_results(results)
+    card = build_model_card(
+        model_dir, repo_id=repo_id, base_model=base_model, results=rows, mining_report=mining_report,
+        training_args=training_args, datasets=datasets, license=license, language=language, prompts=prompts,
+        is_adapter=is_adapter,
+    )
     path = Path(model_dir) / "README.md"
     card.save(path)
-    write_eval_results(model_dir, kwargs.get("results"))
+    write_eval_results(model_dir, rows)
     return path
 
 
@@ -642,7 +675,7 @@ def model_meta_snippet(
         ("public_training_code", repr(None)),
         ("public_training_data", repr(None)),
         ("framework", repr(["Sentence Transformers", "PyTorch", "safetensors"])),
-        ("reference", repr(f"https://huggingface.co/{repo_id}")),
+        ("reference", repr(f"{HUB_URL}/{repo_id}")),
         ("similarity_fn_name", f"ScoringFunction.{similarity}"),
         ("use_instructions", repr(bool(prompts or {k: v for k, v in details["prompts"].items() if v}))),
         ("training_datasets", "{" + ", ".join(repr(t) for t in training) + "}" if training else "set()"),
@@ -678,6 +711,8 @@ def build_dataset_card(
     if mining is None:
         raise ValueError("build_dataset_card needs a mining_report")
     data = dict(existing or {})
+    if "train-eval-index" in data:
+        data["train_eval_index"] = data.pop("train-eval-index")
     tags = list(_as_list(data.pop("tags", None)) or [])
     for tag in ("sentence-transformers", "hard-negative-mining", "nv-retriever", mining["method"]):
         if tag not in tags:
@@ -700,5 +735,6 @@ def build_dataset_card(
         title=data["pretty_name"],
         repo_id=repo_id,
         mining=mining,
+        mining_section=render_mining_section(mining),
         nv_retriever_bibtex=NV_RETRIEVER_BIBTEX,
     )

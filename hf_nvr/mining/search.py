@@ -40,7 +40,7 @@ def tiled_topk(
     best_rows = torch.zeros((num_q, 0), dtype=torch.long)
     for offset, shard in shards:
         for c0 in range(0, shard.shape[0], corpus_tile):
-            block = torch.from_numpy(np.asarray(shard[c0 : c0 + corpus_tile], dtype=np.float32))
+            block = torch.from_numpy(np.array(shard[c0 : c0 + corpus_tile], dtype=np.float32))
             kk = min(k, block.shape[0])
             tile_scores, tile_rows = [], []
             for q0 in range(0, num_q, query_tile):

@@ -87,7 +87,6 @@ class BiEncoder(nn.Module):
         bidirectional: bool = False,
         lora: Any = None,
         torch_dtype: str | torch.dtype | None = None,
-        gradient_checkpointing: bool = False,
         trust_remote_code: bool = False,
         **kwargs: Any,
     ) -> BiEncoder:
@@ -103,8 +102,6 @@ class BiEncoder(nn.Module):
         tokenizer.padding_side = "right"
         if bidirectional:
             make_bidirectional(backbone)
-        if gradient_checkpointing:
-            backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if lora is not None:
             from peft import get_peft_model
 
@@ -118,6 +115,12 @@ class BiEncoder(nn.Module):
             **kwargs,
         }
         return cls(backbone, tokenizer, base_model=model_name_or_path, **options)
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        """What the Trainer calls for ``gradient_checkpointing=True``; delegated to the backbone."""
+        self.backbone.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs=gradient_checkpointing_kwargs or {"use_reentrant": False}
+        )
 
     # -- encoding -------------------------------------------------------------------------------------------------
 
@@ -235,7 +238,7 @@ class BiEncoder(nn.Module):
             StPooling(
                 encoder.get_embedding_dimension(),
                 _ST_POOLING[self.pooling],
-                include_prompt=not self.exclude_prompt_from_pooling,
+                include_prompt=not (self.exclude_prompt_from_pooling and self.pooling == "mean"),
             ),
         ]
         if self.normalize:

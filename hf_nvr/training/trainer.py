@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -129,7 +130,7 @@ class NVRetrieverTrainer(Trainer):
         model: BiEncoder = self.accelerator.unwrap_model(self.model)
         merge = self._final_save and self.args.save_merged_lora
         model.save_pretrained(output_dir, merge_lora=merge)
-        torch.save(self.args, f"{output_dir}/training_args.bin")
+        (Path(output_dir) / "training_args.json").write_text(self.args.to_json_string())
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         (model or self.accelerator.unwrap_model(self.model)).load_weights(resume_from_checkpoint)
