@@ -24,7 +24,7 @@ def test_faiss_flat_equals_brute_force():
     corpus = rng.normal(size=(500, 8)).astype(np.float32)
     queries = torch.from_numpy(rng.normal(size=(20, 8)).astype(np.float32))
     index = FaissIndex(_shards(corpus, 128), 8, num_rows=500)
-    scores, rows = index.search(queries, 5)
+    _, rows = index.search(queries, 5)
     ref = (queries @ torch.from_numpy(corpus).T).topk(5, dim=1)
     assert torch.equal(rows, ref.indices)
     assert index.kind == "faiss-flat-cpu"

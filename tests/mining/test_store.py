@@ -37,9 +37,11 @@ def test_resume_after_crash_is_byte_identical(tmp_path):
     EmbeddingStore(full, "fp").build(TEXTS, _encoder([]), shard_size=4, show_progress=False)
 
     crashed = tmp_path / "crashed"
-    def dying(texts, _n=[0]):
-        _n[0] += 1
-        if _n[0] == 2:
+    calls_so_far = []
+
+    def dying(texts):
+        calls_so_far.append(1)
+        if len(calls_so_far) == 2:
             raise KeyboardInterrupt
         return _encoder([])(texts)
     with pytest.raises(KeyboardInterrupt):
