@@ -26,6 +26,8 @@ class NVRetrieverCollator:
     """Tokenises queries and passages through the model's own ``tokenize`` (prompts, truncation, padding).
 
     Rows with fewer negatives than ``num_hard_negatives`` get masked slots (``passage_valid``), never repeats.
+    Optional per-row columns from blended data: ``query_prompt`` (that row's instruction) and
+    ``in_batch_negatives`` (False for rows whose positives collide across rows, e.g. classification).
     """
 
     model: Any
@@ -49,7 +51,8 @@ class NVRetrieverCollator:
             hashes.append([text_hash(t) for t in texts] + [0] * (slots - len(texts)))
             positive_hashes.append([text_hash(p) for p in positive_list])
         width = max(len(p) for p in positive_hashes)
-        q = self.model.tokenize(queries, "query")
+        prompts = [row.get("query_prompt") for row in rows]
+        q = self.model.tokenize(queries, "query", prompts if any(p is not None for p in prompts) else None)
         p = self.model.tokenize(passages, "passage")
         return {
             "query_input_ids": q["input_ids"],
@@ -61,4 +64,5 @@ class NVRetrieverCollator:
             "passage_valid": torch.tensor(valid),
             "passage_hash": torch.tensor(hashes, dtype=torch.long),
             "positive_hash": torch.tensor([h + [0] * (width - len(h)) for h in positive_hashes], dtype=torch.long),
+            "row_in_batch": torch.tensor([bool(row.get("in_batch_negatives", True)) for row in rows]),
         }

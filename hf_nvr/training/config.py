@@ -25,6 +25,10 @@ class NVRetrieverConfig(TrainingArguments):
     query_column: str = field(default="query")
     positive_column: str = field(default="positive")
     negatives_column: str = field(default="negatives")
+    homogeneous_batches: bool = field(
+        default=False,
+        metadata={"help": "Every batch from one source dataset (its 'dataset' column): in-batch negatives of one task."},
+    )
     save_merged_lora: bool = field(
         default=True, metadata={"help": "save_model() merges LoRA into the backbone; False saves the adapter alone."}
     )

@@ -16,6 +16,7 @@ def info_nce_logits(
     query_offset: int = 0,
     temperature: float = 0.02,
     in_batch_negatives: bool = True,
+    row_in_batch: torch.Tensor | None = None,
     similarity: str = "cosine",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Masked logits ``[B, G·S]`` and labels ``[B]`` for ``B`` local queries against ``G`` rows of passages.
@@ -24,7 +25,8 @@ def info_nce_logits(
     it; ``G`` is the global batch (all ranks) when cross-device negatives are on, and query ``i`` owns row
     ``query_offset + i``. ``passage_valid`` ``[G, S]`` marks real (not padded) slots. Any candidate whose
     ``passage_hash`` equals one of the query's ``positive_hash`` (``[B, P]``, 0 = padding) is a false negative and
-    gets ``-inf``, except the query's own positive. Without ``in_batch_negatives`` only the query's own row counts.
+    gets ``-inf``, except the query's own positive. Without ``in_batch_negatives`` only the query's own row counts;
+    ``row_in_batch`` (``[B]`` bool) switches in-batch negatives off for single queries (blended multi-task batches).
     """
     num_q, dim = queries.shape
     num_rows, slots, _ = passages.shape
@@ -40,8 +42,11 @@ def info_nce_logits(
     labels = own_row * slots
     column = torch.arange(num_rows * slots, device=queries.device)
     blocked = ~passage_valid.reshape(-1)[None, :].expand(num_q, -1)
+    other_rows = owner[None, :] != own_row[:, None]
     if not in_batch_negatives:
-        blocked = blocked | (owner[None, :] != own_row[:, None])
+        blocked = blocked | other_rows
+    elif row_in_batch is not None:
+        blocked = blocked | (other_rows & ~row_in_batch[:, None])
     flat_hash = passage_hash.reshape(-1)
     same_text = ((flat_hash[None, :, None] == positive_hash[:, None, :]) & (positive_hash[:, None, :] != 0)).any(-1)
     blocked = (blocked | same_text) & (column[None, :] != labels[:, None])

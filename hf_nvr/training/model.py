@@ -124,20 +124,26 @@ class BiEncoder(nn.Module):
 
     # -- encoding -------------------------------------------------------------------------------------------------
 
-    def tokenize(self, texts: list[str], kind: Literal["query", "passage"]) -> dict[str, torch.Tensor]:
-        """Prompt, truncate and pad a batch; ``prompt_length`` rides along for instruction-masked pooling."""
-        prompt = self.query_prompt if kind == "query" else self.passage_prompt
+    def tokenize(
+        self, texts: list[str], kind: Literal["query", "passage"], prompts: list[str | None] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Prompt, truncate and pad a batch; ``prompt_length`` (per row) rides along for instruction-masked pooling.
+
+        ``prompts`` gives each row its own instruction (blended multi-task data); by default every row gets the
+        model's query or passage prompt.
+        """
+        default = self.query_prompt if kind == "query" else self.passage_prompt
+        prompts = [default] * len(texts) if prompts is None else [p if p is not None else default for p in prompts]
         max_length = self.query_max_length if kind == "query" else self.passage_max_length
         batch = self.tokenizer(
-            [f"{prompt}{t}" if prompt else t for t in texts],
+            [f"{p}{t}" if p else t for p, t in zip(prompts, texts)],
             padding=True,
             truncation=True,
             max_length=max_length,
             return_tensors="pt",
         )
-        batch["prompt_length"] = torch.tensor(
-            prompt_token_count(self.tokenizer, prompt) if self.exclude_prompt_from_pooling else 0
-        )
+        counts = {p: prompt_token_count(self.tokenizer, p) if self.exclude_prompt_from_pooling else 0 for p in set(prompts)}
+        batch["prompt_length"] = torch.tensor([counts[p] for p in prompts], dtype=torch.long)
         return batch
 
     def forward(
@@ -145,15 +151,16 @@ class BiEncoder(nn.Module):
     ) -> torch.Tensor:
         """Pooled (and optionally normalised) embeddings ``[B, d]``."""
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.clone()
-        n_prompt = int(prompt_length)
+        mask = attention_mask
         if self.pooling == "mean":
-            if n_prompt:
-                mask[:, :n_prompt] = 0
+            n_prompt = torch.as_tensor(prompt_length, device=mask.device).expand(mask.shape[0])
+            if bool((n_prompt > 0).any()):
+                positions = torch.arange(mask.shape[1], device=mask.device)
+                mask = mask * (positions[None, :] >= n_prompt[:, None])
                 if (mask.sum(1) == 0).any():
                     raise ValueError(
-                        f"the prompt takes {n_prompt} tokens and leaves nothing to pool in some texts; shorten the "
-                        "prompt or raise query_max_length/passage_max_length"
+                        f"the prompt takes {int(n_prompt.max())} tokens and leaves nothing to pool in some texts; "
+                        "shorten the prompt or raise query_max_length/passage_max_length"
                     )
             weights = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)

@@ -15,6 +15,7 @@ from hf_nvr.training.config import NVRetrieverConfig
 from hf_nvr.training.gather import gather_rows
 from hf_nvr.training.loss import info_nce_loss
 from hf_nvr.training.model import BiEncoder
+from hf_nvr.training.sampler import HomogeneousBatchSampler
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +98,20 @@ class NVRetrieverTrainer(Trainer):
             (p, valid, passage_hash), offset = gather_rows(p, valid, passage_hash)
         loss = info_nce_loss(
             q, p, valid, passage_hash, inputs["positive_hash"],
-            query_offset=offset, temperature=args.temperature,
-            in_batch_negatives=args.in_batch_negatives, similarity=args.similarity,
+            query_offset=offset, temperature=args.temperature, in_batch_negatives=args.in_batch_negatives,
+            row_in_batch=inputs.get("row_in_batch"), similarity=args.similarity,
         )
         return (loss, {"query_embeddings": q}) if return_outputs else loss
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if not self.args.homogeneous_batches:
+            return super()._get_train_sampler(train_dataset)
+        if "dataset" not in getattr(dataset, "column_names", []):
+            raise ValueError("homogeneous_batches=True needs a 'dataset' column naming each row's source dataset")
+        return HomogeneousBatchSampler(
+            dataset["dataset"], self.args.per_device_train_batch_size, seed=self.args.data_seed or self.args.seed
+        )
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
