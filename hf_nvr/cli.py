@@ -33,12 +33,28 @@ def _write_rows(dataset: Any, ref: str) -> None:
         push_dataset_to_hub(dataset, ref)
 
 
+def _relaunch(num_processes: int) -> None:
+    """Re-run this command under torchrun (what ``accelerate launch`` uses) with N processes."""
+    import os
+    import subprocess
+
+    argv = sys.argv[1:]
+    flag = next(i for i, a in enumerate(argv) if a.startswith("--num-processes"))
+    del argv[flag : flag + (1 if "=" in argv[flag] else 2)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={num_processes}",
+           "-m", "hf_nvr.cli", *argv]
+    raise SystemExit(subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}))
+
+
 def _mine(args: argparse.Namespace) -> None:
     from datasets import Dataset
 
     from hf_nvr import HardNegativeMiner, MiningConfig
     from hf_nvr.common.beir import load_beir
+    from hf_nvr.mining.distributed import process_info
 
+    if args.num_processes and args.num_processes > 1:
+        _relaunch(args.num_processes)
     if args.beir:
         data = load_beir(args.beir, args.split)
         queries = Dataset.from_list(data.pairs())
@@ -47,12 +63,15 @@ def _mine(args: argparse.Namespace) -> None:
         queries, corpus = _load_rows(args.queries), _load_rows(args.corpus)
     else:
         raise SystemExit("hf-nvr mine: give --queries and --corpus, or --beir DIR")
+
     names = {f.name for f in fields(MiningConfig)}
     config = MiningConfig(**{k: v for k, v in vars(args).items() if k in names and v is not None})
     teachers = args.teacher
     miner = HardNegativeMiner(teachers[0] if len(teachers) == 1 else None, corpus, config,
                               teachers=teachers if len(teachers) > 1 else None, reranker=args.reranker)
     mined = miner.mine(queries, load_from_cache_file=False)
+    if process_info()[0] != 0:
+        return
     _write_rows(mined, args.output)
     stem = Path(args.output).with_suffix("") if Path(args.output).suffix else Path(args.output.replace("/", "__"))
     miner.report.to_json(f"{stem}.report.json")
@@ -107,11 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--teacher", nargs="+", required=True, help="one teacher, or several to ensemble")
     mine.add_argument("--reranker", help="optional cross-encoder to re-score candidates")
     mine.add_argument("--output", required=True, help=".jsonl/.parquet path or a hub dataset id")
+    mine.add_argument("--num-processes", dest="num_processes", type=int,
+                      help="shard encoding and search over N processes (same output as one)")
     for name, kind in [("method", str), ("num_negatives", int), ("range_max", int), ("shift", int),
                        ("max_score", float), ("margin", float), ("perc", float), ("sample_from_top", int),
                        ("sample_temperature", float), ("ensemble", str), ("query_prompt", str),
                        ("passage_prompt", str), ("max_length", int), ("batch_size", int), ("backend", str),
-                       ("seed", int), ("cache_dir", str), ("positive_aggregation", str)]:
+                       ("seed", int), ("cache_dir", str), ("positive_aggregation", str), ("shard_size", int)]:
         mine.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
     mine.set_defaults(func=_mine)
 

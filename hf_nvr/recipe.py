@@ -114,6 +114,8 @@ def run_recipe(path: str | Path, overrides: list[str] | None = None) -> Any:
         RetrievalEvaluator.from_beir(data_args.eval_beir_dir, data_args.eval_split) if data_args.eval_beir_dir else None
     )
     trainer = NVRetrieverTrainer(model=model, args=args, train_dataset=train, evaluator=evaluator)
+    if args.process_index == 0:
+        print(f"training on {args.world_size} process(es), {len(train)} rows, output {args.output_dir}")
     resume = args.resume_from_checkpoint or (any(Path(args.output_dir).glob("checkpoint-*")) or None)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()

@@ -78,6 +78,7 @@ def test_cpu_recipe_under_accelerate_with_two_processes(tmp_path, tiny_st_dir, s
            "per_device_train_batch_size=4", "save_steps=3", "passage_max_length=32"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "training on 2 process(es)" in proc.stdout
     assert (tmp_path / "run" / "modules.json").exists()
     state = json.loads((tmp_path / "run" / "checkpoint-3" / "trainer_state.json").read_text())
     assert state["global_step"] == 3

@@ -246,9 +246,22 @@ class RetrievalEvaluator(_STEvaluator):
         )
 
     def compute_metrics(self, model: Any) -> dict[str, float]:
-        """Encode with ``model`` (the corpus only when no embeddings were given) and score, unprefixed."""
-        corpus = self.corpus_embeddings if self.corpus_embeddings is not None else self.encode_corpus(model)
-        return self.evaluate_embeddings(self.encode_queries(model), corpus, self._similarity_name(model))
+        """Encode with ``model`` (the corpus only when no embeddings were given) and score, unprefixed.
+
+        A module in training mode is switched to eval mode (no dropout noise) for the call and switched back.
+        """
+        was_training = bool(getattr(model, "training", False)) and callable(getattr(model, "train", None))
+        if was_training:
+            model.train(False)
+        try:
+            corpus = (
+                self.corpus_embeddings if self.corpus_embeddings is not None else self.encode_corpus(model)
+            )
+            queries = self.encode_queries(model)
+        finally:
+            if was_training:
+                model.train(True)
+        return self.evaluate_embeddings(queries, corpus, self._similarity_name(model))
 
     def __call__(
         self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1

@@ -456,12 +456,11 @@ def _identify(
     hashes = beir_file_hashes(folder, split)
     official, why = matches_official(name, split, hashes, data, official_task)
     logger.info("%s from %s: %s data (%s)", name, folder, "official" if official else "local", why)
-    if official:
-        known = KNOWN_DATASETS.get(name)
-        if official_task is not None:
-            meta = official_task.metadata.dataset
-            return data, True, meta["path"], meta["revision"]
-        assert known is not None
+    if official and official_task is not None:
+        meta = official_task.metadata.dataset
+        return data, True, meta["path"], meta["revision"]
+    if official:  # without mteb only the sha256 route can prove it, so the task is a known one
+        known = KNOWN_DATASETS[name]
         return data, True, known.dataset_id, known.revision
     return data, False, f"local/{folder.resolve().name}", local_revision(hashes)
 

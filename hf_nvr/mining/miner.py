@@ -16,6 +16,7 @@ import torch
 from hf_nvr.common.text import passage_text, text_hash, text_hashes
 from hf_nvr.mining import filters
 from hf_nvr.mining.config import MiningConfig
+from hf_nvr.mining.distributed import barrier, process_info, row_slice
 from hf_nvr.mining.report import MiningReport
 from hf_nvr.mining.search import FaissIndex, tiled_topk
 from hf_nvr.mining.store import EmbeddingStore
@@ -175,14 +176,21 @@ class HardNegativeMiner:
             )
             fingerprint = hashlib.sha256(key.encode()).hexdigest()[:20]
             store = EmbeddingStore(self._cache_root() / fingerprint, fingerprint)
-            if not store.complete:
-                store.build(
-                    self.corpus_texts,
-                    lambda texts: teacher.encode(texts, cfg.passage_prompt, cfg.batch_size),
-                    shard_size=cfg.shard_size,
-                    dtype=cfg.store_dtype,
-                    show_progress=self.show_progress,
-                )
+            rank, world = process_info()
+            store.build(
+                self.corpus_texts,
+                lambda texts: teacher.encode(texts, cfg.passage_prompt, cfg.batch_size),
+                shard_size=cfg.shard_size,
+                dtype=cfg.store_dtype,
+                show_progress=self.show_progress and rank == 0,
+                rank=rank,
+                world_size=world,
+            )
+            if world > 1:
+                barrier()
+                if rank == 0:
+                    store.finalize(len(self.corpus_texts), cfg.shard_size, cfg.store_dtype)
+                barrier()
             self._stores[teacher_index] = store
         return store
 
@@ -450,12 +458,36 @@ class HardNegativeMiner:
         for split in dataset.values() if isinstance(dataset, DatasetDict) else [dataset]:
             if isinstance(split, Dataset):
                 self.validate(split)
-        mined = dataset.map(self, batched=True, batch_size=batch_size, with_indices=True, **map_kwargs)
+        rank, world = process_info()
+        if world > 1 and isinstance(dataset, Dataset):
+            mined = self._mine_sharded(dataset, rank, world, batch_size, map_kwargs)
+        else:
+            mined = dataset.map(self, batched=True, batch_size=batch_size, with_indices=True, **map_kwargs)
         logger.info(self.report.summary())
         for split in mined.values() if isinstance(mined, DatasetDict) else [mined]:
             if hasattr(split, "info"):
                 split.info.description = self.report.to_json()
         return mined
+
+    def _mine_sharded(self, dataset: Any, rank: int, world: int, batch_size: int, map_kwargs: dict) -> Any:
+        """Each rank mines a contiguous slice; every rank returns the slices concatenated in order."""
+        from datasets import concatenate_datasets, load_from_disk
+
+        self.encode_corpus()
+        key = hashlib.sha256(f"{dataset._fingerprint}{json.dumps(self._spec(), sort_keys=True)}".encode()).hexdigest()
+        parts = self._cache_root() / "parts" / key[:20]
+        part = dataset.select(row_slice(len(dataset), rank, world))
+        mined = part.map(self, batched=True, batch_size=batch_size, **map_kwargs)
+        mined.save_to_disk(str(parts / f"rank{rank}"))
+        (parts / f"report{rank}.json").write_text(json.dumps(self.report.state()))
+        barrier()
+        merged = MiningReport(**json.loads((parts / "report0.json").read_text()))
+        for r in range(1, world):
+            merged.merge(MiningReport(**json.loads((parts / f"report{r}.json").read_text())))
+        self.report = merged
+        result = concatenate_datasets([load_from_disk(str(parts / f"rank{r}")) for r in range(world)])
+        barrier()
+        return result
 
     def validate(self, dataset: Any) -> None:
         """Check columns and every row of an in-memory dataset (raises with the row number and the fix)."""

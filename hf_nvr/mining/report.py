@@ -47,6 +47,20 @@ class MiningReport:
         }
         return out
 
+    def state(self) -> dict:
+        """Everything, score lists included: what a rank hands over to be merged."""
+        return asdict(self)
+
+    def merge(self, other: MiningReport) -> None:
+        """Add another process's counts and scores to this report."""
+        for name in ("num_queries", "num_negatives_mined", "num_rows_short", "num_rows_empty"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name, count in other.dropped.items():
+            self.dropped[name] = self.dropped.get(name, 0) + count
+        self.positive_scores.extend(other.positive_scores)
+        self.negative_scores.extend(other.negative_scores)
+        self.margins.extend(other.margins)
+
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2)
         if path is not None:

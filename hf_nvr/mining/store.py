@@ -91,60 +91,78 @@ class EmbeddingStore:
         shard_size: int = 4096,
         dtype: str = "float16",
         show_progress: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> EmbeddingStore:
-        """Encode what is missing (all of it the first time, the unfinished shards after a crash)."""
+        """Encode what is missing (all of it the first time, the unfinished shards after a crash).
+
+        With ``world_size > 1`` each rank encodes the shards ``i ≡ rank (mod world_size)``; every shard carries
+        its own checksum file, so ranks never write the same file, and :meth:`finalize` (rank 0, after a barrier)
+        seals the manifest. A single process finalizes itself.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
-        manifest = self._read_manifest() or {
-            "fingerprint": self.fingerprint,
-            "num_rows": len(texts),
-            "shard_size": shard_size,
-            "dtype": dtype,
-            "dim": None,
-            "shards": {},
-            "complete": False,
-        }
-        if manifest["num_rows"] != len(texts):
-            raise ValueError(f"{self.directory}: manifest has {manifest['num_rows']} rows, corpus has {len(texts)}")
-        order_path = self.directory / "order.npy"
-        if not order_path.exists():
-            lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-            _save_npy(order_path, np.argsort(-lengths, kind="stable"))
-        order = np.load(order_path)
-        shard_size = manifest["shard_size"]
-        starts = range(0, len(texts), shard_size)
-        todo = [s for s in starts if not self._shard_ok(manifest, s)]
-        if not todo:
-            if not manifest["complete"]:
-                manifest["complete"] = True
-                atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=1).encode())
-            return self
-        done_rows = len(texts) - sum(min(shard_size, len(texts) - s) for s in todo)
-        if done_rows:
-            logger.info("resuming embedding store %s: %d of %d rows already encoded", self.directory, done_rows, len(texts))
-        bar = tqdm(total=len(texts), initial=done_rows, desc="Encoding corpus", unit="doc", disable=not show_progress)
+        existing = self._read_manifest()
+        if existing is not None and existing["num_rows"] != len(texts):
+            raise ValueError(f"{self.directory}: manifest has {existing['num_rows']} rows, corpus has {len(texts)}")
+        if existing is not None:
+            shard_size, dtype = existing["shard_size"], existing["dtype"]
+        elif rank == 0:
+            header = {"fingerprint": self.fingerprint, "num_rows": len(texts), "shard_size": shard_size,
+                      "dtype": dtype, "dim": None, "shards": {}, "complete": False}
+            atomic_write_bytes(self.manifest_path, json.dumps(header, indent=1).encode())
+        order = self._order_for(texts)
+        starts = list(range(0, len(texts), shard_size))[rank::world_size]
+        todo = [s for s in starts if not self._shard_ok(s, shard_size)]
+        mine = sum(min(shard_size, len(texts) - s) for s in starts)
+        done = mine - sum(min(shard_size, len(texts) - s) for s in todo)
+        if done and todo:
+            logger.info("resuming embedding store %s: %d of %d rows already encoded", self.directory, done, mine)
+        bar = tqdm(total=mine, initial=done, desc="Encoding corpus", unit="doc", disable=not show_progress or not todo)
         for start in todo:
             rows = order[start : start + shard_size]
             embeddings = np.asarray(encode([texts[i] for i in rows]), dtype=np.float32).astype(dtype)
-            name = f"shard_{start // shard_size:06d}.npy"
-            _save_npy(self.directory / name, embeddings)
-            manifest["dim"] = int(embeddings.shape[1])
-            manifest["shards"][str(start)] = {"file": name, "rows": len(rows), "sha256": _sha256(self.directory / name)}
-            manifest["complete"] = len(manifest["shards"]) == len(starts)
-            atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=1).encode())
+            path = self._shard_path(start, shard_size)
+            _save_npy(path, embeddings)
+            meta = {"rows": len(rows), "dim": int(embeddings.shape[1]), "sha256": _sha256(path)}
+            atomic_write_bytes(path.with_suffix(".json"), json.dumps(meta).encode())
             bar.update(len(rows))
         bar.close()
-        self._shards = None
+        if world_size == 1:
+            self.finalize(len(texts), shard_size, dtype)
         return self
 
-    def _shard_ok(self, manifest: dict, start: int) -> bool:
-        entry = manifest["shards"].get(str(start))
-        if entry is None:
+    def finalize(self, num_rows: int, shard_size: int, dtype: str) -> None:
+        """Verify every shard and write the complete manifest (idempotent)."""
+        shards = {}
+        for start in range(0, num_rows, shard_size):
+            if not self._shard_ok(start, shard_size):
+                raise RuntimeError(f"embedding shard {self._shard_path(start, shard_size)} is missing or corrupt")
+            meta = json.loads(self._shard_path(start, shard_size).with_suffix(".json").read_text())
+            shards[str(start)] = {"file": self._shard_path(start, shard_size).name, **meta}
+        dim = next(iter(shards.values()))["dim"]
+        manifest = {"fingerprint": self.fingerprint, "num_rows": num_rows, "shard_size": shard_size, "dtype": dtype,
+                    "dim": dim, "shards": shards, "complete": True}
+        atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=1).encode())
+        self._shards = None
+
+    def _order_for(self, texts: Sequence[str]) -> np.ndarray:
+        path = self.directory / "order.npy"
+        if not path.exists():
+            lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+            _save_npy(path, np.argsort(-lengths, kind="stable"))
+        return np.load(path)
+
+    def _shard_path(self, start: int, shard_size: int) -> Path:
+        return self.directory / f"shard_{start // shard_size:06d}.npy"
+
+    def _shard_ok(self, start: int, shard_size: int) -> bool:
+        path = self._shard_path(start, shard_size)
+        meta_path = path.with_suffix(".json")
+        if not meta_path.exists():
             return False
-        path = self.directory / entry["file"]
-        if not path.exists() or _sha256(path) != entry["sha256"]:
+        if not path.exists() or _sha256(path) != json.loads(meta_path.read_text())["sha256"]:
             logger.warning("embedding shard %s is missing or corrupt (checksum mismatch); re-encoding it", path)
-            del manifest["shards"][str(start)]
-            manifest["complete"] = False
+            meta_path.unlink(missing_ok=True)
             return False
         return True
 

@@ -46,3 +46,14 @@ def scifact_slice_dir(tmp_path_factory, scifact_test) -> Path:
     others = set(random.Random(0).sample(sorted(set(scifact_test.corpus) - judged), 700))
     corpus = {d: v for d, v in scifact_test.corpus.items() if d in judged or d in others}
     return _write_beir(tmp_path_factory.mktemp("scifact_slice"), corpus, scifact_test.queries, scifact_test.qrels)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """The ~1M-parameter test model encodes ~4x faster on one thread here (2 threads oversubscribe); restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -109,7 +109,9 @@ def test_from_beir_with_a_sentence_transformer(tiny_st_dir, scifact_slice_dir):
     corpus = ev.encode_corpus(model)
     by_embeddings = ev.evaluate_embeddings(ev.encode_queries(model), corpus)
     ev.corpus_embeddings = corpus  # reuse: the call below encodes only the queries
+    model.train()  # as inside a training loop: evaluated without dropout, then left in training mode
     m = ev(model, epoch=1, steps=10)
+    assert model.training
     assert ev.primary_metric == f"{ev.name}_ndcg_at_10" and 0.0 <= m[ev.primary_metric] <= 1.0
     assert m == {f"{ev.name}_{k}": v for k, v in by_embeddings.items()}
     assert model.model_card_data.eval_results_dict[ev] == m

@@ -1,0 +1,40 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from hf_nvr.mining.distributed import row_slice
+
+
+def test_row_slices_cover_rows_once():
+    slices = [row_slice(11, r, 3) for r in range(3)]
+    assert [list(s) for s in slices] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10]]
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_single_process_output(tiny_st_dir, tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": f"passage {i} about topic {i % 7} and {i % 3}"}) + "\n" for i in range(90)))
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("".join(json.dumps({"query": f"topic {i % 7} and {i}", "positive": f"passage {i} about topic {i % 7} and {i % 3}"}) + "\n"
+                               for i in range(13)))
+    common = [sys.executable, "-m", "hf_nvr.cli", "mine", "--queries", str(queries), "--corpus", str(corpus),
+              "--teacher", tiny_st_dir, "--method", "topk_marginpos", "--num-negatives", "3", "--sample-from-top", "8",
+              "--shard-size", "16"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([*common, "--output", str(tmp_path / "one.jsonl"), "--cache-dir", str(tmp_path / "c1")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run([*common, "--output", str(tmp_path / "two.jsonl"), "--cache-dir", str(tmp_path / "c2"),
+                          "--num-processes", "2"], env=env, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert (tmp_path / "one.jsonl").read_text() == (tmp_path / "two.jsonl").read_text()
+    r1 = json.loads((tmp_path / "one.report.json").read_text())
+    r2 = json.loads((tmp_path / "two.report.json").read_text())
+    assert r1["dropped"] == r2["dropped"] and r1["num_queries"] == r2["num_queries"] == 13
+    shards1 = sorted((tmp_path / "c1").rglob("shard_*.npy"))
+    shards2 = sorted((tmp_path / "c2").rglob("shard_*.npy"))
+    assert len(shards1) == len(shards2) == 6
+    assert [p.read_bytes() for p in shards1] == [p.read_bytes() for p in shards2]
