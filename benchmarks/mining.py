@@ -95,7 +95,7 @@ def side_hf(p: dict) -> dict:
     miner = HardNegativeMiner(model, corpus, _hf_config(p), show_progress=True)
     mined = miner.mine(queries)
     wall = time.perf_counter() - started
-    negative_ids = mined["negative_ids"]
+    negative_ids = [list(n) for n in mined["negative_ids"]]
     return {
         "wall_s": wall,
         "load_s": load_s,
@@ -103,7 +103,7 @@ def side_hf(p: dict) -> dict:
         "rows": len(mined),
         "rows_full": sum(len(n) >= p["num_negatives"] for n in negative_ids),
         "rows_short": miner.report.num_rows_short,
-        "query_ids": mined["query_id"],
+        "query_ids": list(mined["query_id"]),
         "negative_ids": negative_ids,
         "num_positives": [len(x) for x in mined["positive_ids"]],
     }
@@ -134,10 +134,11 @@ def side_st(p: dict) -> dict:
     for r, t in zip(corpus, texts):
         text_to_id.setdefault(t, r["_id"])
     query_to_id = {row["query"]: row["query_id"] for row in pairs}
+    columns = {c: list(mined[c]) for c in mined.column_names}
     neg_cols = [f"negative_{i}" for i in range(1, p["num_negatives"] + 1)]
     rows = [
-        [query_to_id[mined["anchor"][i]], text_to_id[mined["positive"][i]], [text_to_id[mined[c][i]] for c in neg_cols]]
-        for i in range(len(mined))
+        [query_to_id[a], text_to_id[pos], [text_to_id[columns[c][i]] for c in neg_cols]]
+        for i, (a, pos) in enumerate(zip(columns["anchor"], columns["positive"]))
     ]
     return {
         "wall_s": wall,
@@ -187,8 +188,8 @@ def side_sweep(p: dict) -> dict:
         t = time.perf_counter()
         miner = HardNegativeMiner(model, corpus, _hf_config(p, method, **params), show_progress=False)
         mined = miner.mine(queries)
-        counts = [len(n) for n in mined["negative_ids"]]
-        scores = [s for row in mined["negative_scores"] for s in row]
+        counts = [len(n) for n in list(mined["negative_ids"])]
+        scores = [float(s) for row in list(mined["negative_scores"]) for s in row]
         per_method[method] = {
             "wall_s": time.perf_counter() - t,
             "params": params,

@@ -37,7 +37,7 @@ def _library() -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
 
 
 def _canonical(name: str) -> str | None:
-    entries, index = _library()
+    index = _library()[1]
     key = _key(name)
     if key in index:
         return index[key]

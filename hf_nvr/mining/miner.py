@@ -224,6 +224,12 @@ class HardNegativeMiner:
                 )
             self.backend = self._indexes[t].kind
             scores, rows = self._indexes[t].search(queries, k)
+            if "ivf" in self.backend and self.report.search_recall is None:
+                sample = slice(0, min(len(queries), 256))
+                _, exact = tiled_topk(queries[sample], store.iter_shards(), k)
+                found = [len(set(a) & set(b)) / len(b) for a, b in zip(rows[sample].tolist(), exact.tolist())]
+                self.report.search_recall = float(np.mean(found))
+                logger.info("%s recall@%d against exact search: %.4f", self.backend, k, self.report.search_recall)
         positions = torch.where(rows >= 0, torch.from_numpy(store.order)[rows.clamp(min=0)], torch.full_like(rows, -1))
         scores = scores.masked_fill(rows < 0, float("-inf"))
         self.report.backend = self.backend

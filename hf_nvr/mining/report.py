@@ -24,6 +24,8 @@ class MiningReport:
     method: str
     config: dict
     backend: str = ""
+    search_recall: float | None = None
+    """Recall@k of an approximate (IVF) index against exact search, measured on the first queries."""
     num_queries: int = 0
     num_negatives_mined: int = 0
     num_rows_short: int = 0

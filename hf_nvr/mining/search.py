@@ -66,22 +66,20 @@ class FaissIndex:
     ) -> None:
         import faiss
 
+        shards = list(shards)
         if ivf_nlist:
-            quantizer = faiss.IndexFlatIP(dim)
-            index = faiss.IndexIVFFlat(quantizer, dim, ivf_nlist, faiss.METRIC_INNER_PRODUCT)
+            self._quantizer = faiss.IndexFlatIP(dim)  # faiss does not own it: keep it alive with the index
+            index = faiss.IndexIVFFlat(self._quantizer, dim, ivf_nlist, faiss.METRIC_INNER_PRODUCT)
+            index.train(self._training_sample(shards, num_rows, max(ivf_nlist * 40, 10_000), seed))
+            index.nprobe = ivf_nprobe
         else:
             index = faiss.IndexFlatIP(dim)
         self.gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-        if ivf_nlist:
-            sample = self._training_sample(shards, num_rows, max(ivf_nlist * 40, 10_000), seed)
-            index.train(sample)
         if self.gpus:
             index = faiss.index_cpu_to_all_gpus(index)
         for _, shard in shards:
             for c0 in range(0, shard.shape[0], 65536):
                 index.add(np.ascontiguousarray(shard[c0 : c0 + 65536], dtype=np.float32))
-        if ivf_nlist:
-            faiss.ParameterSpace().set_index_parameter(index, "nprobe", ivf_nprobe)
         self.index = index
         self.kind = f"faiss-{'ivf' if ivf_nlist else 'flat'}-{'gpu' if self.gpus else 'cpu'}"
         logger.info("search backend: %s over %d rows", self.kind, num_rows)

@@ -93,14 +93,15 @@ def test_percpos_keeps_only_below_threshold_and_reports_short_rows(tiny_st_dir, 
 
 
 def test_second_miner_reuses_the_store(tiny_st_dir, corpus, config, monkeypatch):
+    from hf_nvr.mining.teacher import Teacher
+
     HardNegativeMiner(tiny_st_dir, corpus, config, show_progress=False).encode_corpus()
-
-    def no_encoding(*args, **kwargs):
-        raise AssertionError("the corpus was encoded again")
-
-    monkeypatch.setattr(EmbeddingStore, "build", no_encoding)
+    encoded = []
+    original = Teacher.encode
+    monkeypatch.setattr(Teacher, "encode", lambda self, texts, *a, **k: encoded.append(len(texts)) or original(self, texts, *a, **k))
     other = MiningConfig(**{**config.to_dict(), "method": "topk_marginpos"})
     Dataset.from_list(_rows(3)).map(HardNegativeMiner(tiny_st_dir, corpus, other, show_progress=False), batched=True)
+    assert encoded == [3]  # the three queries; the corpus and the in-corpus positives come from the store
 
 
 def test_pickle_is_small_stable_and_a_datasets_cache_hit(tiny_st_dir, corpus, config, tmp_path):
@@ -138,6 +139,14 @@ def test_faiss_backend_matches_torch(tiny_st_dir, corpus, config):
     faiss_out = ds.map(miner, batched=True)
     assert faiss_out["negative_ids"] == torch_out["negative_ids"]
     assert miner.report.backend == "faiss-flat-cpu"
+
+
+def test_ivf_backend_reports_its_recall(tiny_st_dir, corpus, config):
+    miner = HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "backend": "faiss-ivf", "ivf_nlist": 4,
+                                                                   "ivf_nprobe": 4}), show_progress=False)
+    Dataset.from_list(_rows()).map(miner, batched=True)
+    assert miner.report.backend == "faiss-ivf-cpu"
+    assert miner.report.search_recall == 1.0  # nprobe = nlist visits every list: exact
 
 
 def test_teacher_ensembles(tiny_st_dir, corpus, config):

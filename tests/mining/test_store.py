@@ -73,3 +73,51 @@ def test_manifest_records_checksums(tmp_path):
     EmbeddingStore(tmp_path, "fp").build(TEXTS, _encoder([]), shard_size=4, show_progress=False)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["complete"] and all(len(s["sha256"]) == 64 for s in manifest["shards"].values())
+
+
+_KILL_SCRIPT = """
+import sys, time
+import numpy as np
+from hf_nvr.mining.store import EmbeddingStore
+texts = [f"text {'a' * (i % 37)} {i}" for i in range(200)]
+def encode(batch):
+    if sys.argv[2] == "slow":
+        time.sleep(0.4)
+    return np.stack([[len(t), t.count("a"), sum(map(ord, t)) % 97, 1.0] for t in batch]).astype(np.float32)
+EmbeddingStore(sys.argv[1], "fp").build(texts, encode, shard_size=20, show_progress=False)
+"""
+
+
+def test_sigkill_half_way_resumes_to_a_byte_identical_store(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "build.py"
+    script.write_text(_KILL_SCRIPT)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "full"), "fast"], check=True, timeout=120)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed"), "slow"])
+    deadline = time.time() + 60
+    while len(list((tmp_path / "killed").glob("shard_*.json"))) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    done = len(list((tmp_path / "killed").glob("shard_*.json")))
+    assert 3 <= done < 10
+    assert not json.loads((tmp_path / "killed" / "manifest.json").read_text())["complete"]
+    subprocess.run([sys.executable, str(script), str(tmp_path / "killed"), "fast"], check=True, timeout=120)
+    full = sorted(p.name for p in (tmp_path / "full").iterdir())
+    assert full == sorted(p.name for p in (tmp_path / "killed").iterdir())
+    for name in full:
+        assert (tmp_path / "full" / name).read_bytes() == (tmp_path / "killed" / name).read_bytes(), name
+
+
+def test_write_errors_name_the_path(tmp_path):
+    from hf_nvr.mining.store import atomic_write_bytes
+
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    with pytest.raises(OSError, match="not_a_dir"):
+        EmbeddingStore(blocker / "store", "fp").build(TEXTS, _encoder([]), show_progress=False)
+    with pytest.raises(OSError, match=r"could not write .*missing/file\.npy"):
+        atomic_write_bytes(tmp_path / "missing" / "file.npy", b"data")
