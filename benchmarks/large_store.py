@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as C  # noqa: E402
+import _common as C
 
 GIB = 2**30
 
@@ -131,7 +131,7 @@ def side_torch(p: dict) -> dict:
     queries = _queries(p)
     started = time.perf_counter()
     store = _store(p)
-    scores, rows = tiled_topk(queries, store.iter_shards(), p["k"])
+    _, rows = tiled_topk(queries, store.iter_shards(), p["k"])
     wall = time.perf_counter() - started
     np.save(Path(p["out_dir"]) / "torch.npy", rows.numpy())
     return {"search_s": wall, "queries_per_s": p["queries"] / wall, "shards": len(store._shards)}

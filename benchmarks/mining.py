@@ -52,7 +52,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as C  # noqa: E402
+import _common as C
 
 SWEEP = (
     ("naive_topk", {}),
@@ -77,9 +77,10 @@ def _load_model(p: dict):
 def _hf_config(p: dict, method: str = "topk_percpos", **params):
     from hf_nvr import MiningConfig
 
+    settings = {"perc": p["perc"], **params}
     return MiningConfig(
-        method=method, perc=p["perc"], num_negatives=p["num_negatives"], range_max=p["range_max"],
-        batch_size=p["batch_size"], cache_dir=p["cache_dir"], **params,
+        method=method, num_negatives=p["num_negatives"], range_max=p["range_max"], batch_size=p["batch_size"],
+        cache_dir=p["cache_dir"], **settings,
     )
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as C  # noqa: E402
+import _common as C
 
 
 def _sequential_batches(dataset, batch_size, drop_last, **_):
@@ -147,7 +147,11 @@ def side_hf(p: dict) -> dict:
 def side_st(p: dict) -> dict:
     import sentence_transformers
     from datasets import load_from_disk
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     data = load_from_disk(str(Path(p["work_dir"]) / "st"))
