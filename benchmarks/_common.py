@@ -62,6 +62,12 @@ def _status_kib(field: str) -> int | None:
     return None
 
 
+def current_rss_mb() -> float | None:
+    """This process's resident set now (``VmRSS``), e.g. right after imports, as a baseline."""
+    value = _status_kib("VmRSS")
+    return value / 1024 if value is not None else None
+
+
 class AnonPeakSampler:
     """Samples ``RssAnon`` (heap, not file-backed pages) every ``interval`` seconds; ``peak_mb`` is its maximum."""
 

@@ -26,7 +26,9 @@ this synthetic set, not a prediction for a real corpus.
 
 Every step runs in its own process (see ``_common.py``) and reports ``ru_maxrss``, which counts the pages of
 the memory-mapped store that the process has touched (file-backed, reclaimable), and the sampled peak of
-``RssAnon`` (heap only). The parent kills any step whose resident set passes ``--rss-limit-gb``; steps whose
+``RssAnon`` (heap only); "RSS after imports" is each process's resident set before its work starts (the
+sentence-transformers step imports transformers, the hf_nvr search steps only torch/faiss), so the work's
+own footprint is the difference. The parent kills any step whose resident set passes ``--rss-limit-gb``; steps whose
 estimated memory does not fit in the available RAM are skipped, so the machine never swaps.
 """
 
@@ -129,12 +131,14 @@ def side_torch(p: dict) -> dict:
     from hf_nvr.mining.search import tiled_topk
 
     queries = _queries(p)
+    baseline = C.current_rss_mb()
     started = time.perf_counter()
     store = _store(p)
     _, rows = tiled_topk(queries, store.iter_shards(), p["k"])
     wall = time.perf_counter() - started
     np.save(Path(p["out_dir"]) / "torch.npy", rows.numpy())
-    return {"search_s": wall, "queries_per_s": p["queries"] / wall, "shards": len(store._shards)}
+    return {"search_s": wall, "queries_per_s": p["queries"] / wall, "shards": sum(1 for _ in store.iter_shards()),
+            "rss_after_imports_mb": baseline}
 
 
 def side_ivf(p: dict) -> dict:
@@ -145,6 +149,7 @@ def side_ivf(p: dict) -> dict:
 
     queries = _queries(p)
     store = _store(p)
+    baseline = C.current_rss_mb()
     started = time.perf_counter()
     index = FaissIndex(store.iter_shards(), p["dim"], ivf_nlist=p["nlist"], ivf_nprobe=p["nprobe"][0],
                        num_rows=p["rows"], seed=p["seed"])
@@ -158,7 +163,7 @@ def side_ivf(p: dict) -> dict:
         np.save(Path(p["out_dir"]) / f"ivf-{nprobe}.npy", rows.numpy())
         searches[str(nprobe)] = {"search_s": wall, "queries_per_s": p["queries"] / wall}
     return {"index_build_s": build_s, "kind": index.kind, "nlist": p["nlist"], "searches": searches,
-            "faiss_threads": faiss.omp_get_max_threads()}
+            "faiss_threads": faiss.omp_get_max_threads(), "rss_after_imports_mb": baseline}
 
 
 def side_st(p: dict) -> dict:
@@ -169,6 +174,7 @@ def side_st(p: dict) -> dict:
 
     queries = _queries(p)
     store = _store(p)
+    baseline = C.current_rss_mb()
     started = time.perf_counter()
     matrix = np.empty((p["rows"], p["dim"]), dtype=np.float32)  # what ST holds: the whole corpus, float32, in RAM
     for offset, shard in store.iter_shards():
@@ -181,7 +187,7 @@ def side_st(p: dict) -> dict:
     rows = np.array([[h["corpus_id"] for h in sorted(q, key=lambda h: -h["score"])] for q in hits], dtype=np.int64)
     np.save(Path(p["out_dir"]) / "st.npy", rows)
     return {"load_s": load_s, "search_s": wall, "queries_per_s": p["queries"] / wall,
-            "version": sentence_transformers.__version__}
+            "version": sentence_transformers.__version__, "rss_after_imports_mb": baseline}
 
 
 SIDES = {"build": side_build, "torch": side_torch, "ivf": side_ivf, "st": side_st}
@@ -289,21 +295,22 @@ def main(argv: list[str] | None = None) -> None:
 
     build, torch_step = steps["build"], steps["torch"]
     rows = [["build EmbeddingStore (fp16 shards)", "reused" if build.get("reused") else build.get("build_s"), None,
-             build.get("peak_rss_mb"), build.get("peak_rss_anon_mb"), None]]
+             build.get("peak_rss_mb"), build.get("peak_rss_anon_mb"), None, None]]
     rows.append(["hf_nvr tiled_topk, torch exact", None, torch_step.get("search_s"), torch_step.get("peak_rss_mb"),
-                 torch_step.get("peak_rss_anon_mb"), 1.0 if "error" not in torch_step else None])
+                 torch_step.get("peak_rss_anon_mb"), torch_step.get("rss_after_imports_mb"),
+                 1.0 if "error" not in torch_step else None])
     ivf = steps.get("ivf")
     if ivf and "error" not in ivf:
         for pr in nprobe:
             rows.append([f"hf_nvr faiss IVF nlist {nlist}, nprobe {pr}", ivf["index_build_s"],
                          ivf["searches"][str(pr)]["search_s"], ivf["peak_rss_mb"], ivf["peak_rss_anon_mb"],
-                         recalls.get(f"ivf_nprobe{pr}", {}).get("mean")])
+                         ivf["rss_after_imports_mb"], recalls.get(f"ivf_nprobe{pr}", {}).get("mean")])
     st = steps.get("st")
     if st and "error" not in st:
         rows.append(["ST semantic_search, fp32 in RAM", st["load_s"], st["search_s"], st["peak_rss_mb"],
-                     st["peak_rss_anon_mb"], recalls.get("st_semantic_search", {}).get("mean")])
+                     st["peak_rss_anon_mb"], st["rss_after_imports_mb"], recalls.get("st_semantic_search", {}).get("mean")])
     C.print_table(f"Large store: {q:,} queries x {n:,} rows x {d}, top-{args.k}; one run per step",
-                  ["step", "build/load s", "search s", "peak RSS MiB", "RssAnon MiB", f"recall@{args.k}"], rows, digits=3)
+                  ["step", "build/load s", "search s", "peak RSS MiB", "RssAnon MiB", "RSS after imports", f"recall@{args.k}"], rows, digits=3)
     for name, step in steps.items():
         if "error" in step:
             print(f"WARNING: step {name} failed: {step['error']}")

@@ -14,7 +14,9 @@ same batches, the same loss and the same hyper-parameters on both sides:
 Both losses are InfoNCE of each query against every passage of the batch (its positive, its own hard
 negatives, and all other rows' positives and hard negatives) with cosine similarity. One difference is
 inherent to hf_nvr: a passage whose text equals the query's positive is masked out of the negatives (a
-false negative), which MNRL does not do; it only changes the loss when such a duplicate is in the batch.
+false negative), which MNRL does not do; it only changes the loss when such a duplicate is in the batch (the
+script counts them). Without duplicates the two losses are the same number: ``info_nce_loss`` and
+``MultipleNegativesRankingLoss.compute_loss_from_embeddings`` agree to 1e-6 on identical embeddings.
 
 Identical data and batches: rows with fewer than 4 negatives are dropped (from both), the remaining rows are
 shuffled once with ``--seed`` and the first ``--rows`` are kept; both trainers then read them in order
@@ -91,6 +93,7 @@ def side_prep(p: dict) -> dict:
     full = len(rows)
     random.Random(p["seed"]).shuffle(rows)
     rows = rows[: p["rows"]]
+    duplicates = _in_batch_positive_copies(rows, p["batch_size"])
     work = Path(p["work_dir"])
     Dataset.from_dict({
         "query": [r[0] for r in rows], "positive": [r[1] for r in rows], "negatives": [r[2] for r in rows],
@@ -100,7 +103,26 @@ def side_prep(p: dict) -> dict:
         **{f"negative_{i + 1}": [r[2][i] for r in rows] for i in range(n)},
     }).save_to_disk(str(work / "st"))
     return {"mined_rows": len(mined), "rows_with_enough_negatives": full, "rows_used": len(rows),
-            "mined_dir": str(mined_dir), "mined_now": mined_now}
+            "mined_dir": str(mined_dir), "mined_now": mined_now, "in_batch_positive_copies": duplicates}
+
+
+def _in_batch_positive_copies(rows: list[tuple], batch_size: int) -> dict:
+    """Per batch, (query, other row's passage) pairs whose passage *is* the query's positive (same text).
+
+    hf_nvr masks those false negatives out of the loss, MNRL scores them as negatives; where a batch has any,
+    the two losses of that step legitimately differ.
+    """
+    per_batch = []
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        count = 0
+        for i, (_, positive, _) in enumerate(batch):
+            for j, (_, other_pos, other_negs) in enumerate(batch):
+                if i != j:
+                    count += sum(text == positive for text in (other_pos, *other_negs))
+        per_batch.append(count)
+    return {"total": sum(per_batch), "batches_with_any": sum(c > 0 for c in per_batch), "batches": len(per_batch),
+            "first_batch": per_batch[0] if per_batch else 0}
 
 
 def _losses(log_history: list[dict]) -> list[float]:
@@ -250,6 +272,10 @@ def main(argv: list[str] | None = None) -> None:
              f"hard negatives, max {args.max_length} tokens, tau {args.temperature}; median of {args.repeats} run(s)")
     C.print_table(title, ["side", "samples/s", "train s", "peak RSS MiB", "RssAnon MiB", "steps", "first loss",
                           "final loss", "mean loss"], rows, digits=3)
+    dup = prep["in_batch_positive_copies"]
+    print(f"in-batch copies of a query's positive among its negatives (hf_nvr masks them, MNRL does not): "
+          f"{dup['total']} in {dup['batches_with_any']} of {dup['batches']} batches ({dup['first_batch']} in the first); "
+          "the first-step losses agree only when the first batch has none")
     if hf["median_steps"] is not None and st["median_steps"] is not None and hf["median_steps"] != st["median_steps"]:
         print(f"WARNING: the sides ran a different number of steps ({hf['median_steps']} vs {st['median_steps']})")
     ratios = {

@@ -46,19 +46,15 @@ class QuickstartConfig:
 
 
 def _load_data(cfg: QuickstartConfig):
-    from hf_nvr.common.beir import BeirDataset, bundled_scifact_dir, load_beir
+    from hf_nvr.common.beir import bundled_scifact_dir, load_beir
 
     root = Path(cfg.data_dir) if cfg.data_dir else bundled_scifact_dir()
     train, test = load_beir(root, "train"), load_beir(root, "test")
-    pairs = train.pairs()[: cfg.max_train_queries] if cfg.max_train_queries else train.pairs()
-    corpus = train.corpus
     if cfg.max_corpus:
-        keep = {d for p in pairs for d in p["positive_ids"]} | {d for rels in test.qrels.values() for d in rels}
-        ids = [d for d in corpus if d in keep]
-        ids += [d for d in corpus if d not in keep][: max(0, cfg.max_corpus - len(ids))]
-        corpus = {d: corpus[d] for d in ids}
-    test = BeirDataset(corpus=corpus, queries=test.queries, qrels=test.qrels)
-    return root, pairs, corpus, test
+        keep = train.judged_ids() | test.judged_ids()
+        train, test = train.with_corpus_subset(cfg.max_corpus, keep), test.with_corpus_subset(cfg.max_corpus, keep)
+    pairs = train.pairs()[: cfg.max_train_queries] if cfg.max_train_queries else train.pairs()
+    return root, pairs, train.corpus, test
 
 
 def run_quickstart(cfg: QuickstartConfig) -> dict[str, Any]:

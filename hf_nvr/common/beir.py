@@ -66,6 +66,16 @@ class BeirDataset:
         ids = list(self.corpus)
         return ids, [passage_text(self.corpus[i].get("title"), self.corpus[i]["text"], use_title) for i in ids]
 
+    def with_corpus_subset(self, max_docs: int, keep: set[str] = frozenset()) -> BeirDataset:
+        """A smaller corpus for smoke runs: the ``keep`` ids (e.g. every judged document) plus the first others."""
+        ids = [d for d in self.corpus if d in keep]
+        ids += [d for d in self.corpus if d not in keep][: max(0, max_docs - len(ids))]
+        return BeirDataset(corpus={d: self.corpus[d] for d in ids}, queries=self.queries, qrels=self.qrels)
+
+    def judged_ids(self) -> set[str]:
+        """Every document some query of this split is judged relevant to."""
+        return {d for rels in self.qrels.values() for d, r in rels.items() if r > 0}
+
     def pairs(self) -> list[dict[str, object]]:
         """One row per judged query: ``query``, ``positive`` (list), ``query_id``, ``positive_ids`` (the mining input)."""
         rows = []

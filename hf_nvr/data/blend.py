@@ -347,7 +347,10 @@ def _is_text(t: pa.DataType) -> bool:
 
 
 def _is_text_list(t: pa.DataType) -> bool:
-    return (pa.types.is_list(t) or pa.types.is_large_list(t)) and _is_text(t.value_type)
+    """A list of strings (or of nothing: an all-empty column infers ``list<null>``)."""
+    return (pa.types.is_list(t) or pa.types.is_large_list(t)) and (
+        _is_text(t.value_type) or pa.types.is_null(t.value_type)
+    )
 
 
 def _check_text_column(name: str, column: str, values: pa.Array, *, allow_list: bool, allow_empty_list: bool) -> None:

@@ -25,13 +25,14 @@ from numbers import Real
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasets import ClassLabel, Dataset
+from datasets import ClassLabel, Dataset, Value
+from datasets import Sequence as HFSequence
 
 from hf_nvr.common.text import normalize_text
 from hf_nvr.data.instructions import instruction_prompt
 
 if TYPE_CHECKING:
-    from hf_nvr.mining import MiningConfig
+    from hf_nvr import MiningConfig
 
 logger = logging.getLogger(__name__)
 
@@ -402,7 +403,7 @@ def build_sts_pairs(
         miner = HardNegativeMiner(teacher, corpus_ds, config, show_progress=show_progress)
         pairs = miner.mine(pairs)
     else:
-        pairs = pairs.add_column("negatives", [[] for _ in range(len(pairs))])
+        pairs = pairs.add_column("negatives", [[] for _ in range(len(pairs))], feature=HFSequence(Value("string")))
     pairs = pairs.add_column("in_batch_negatives", [True] * len(pairs))
     if prompt is not None:
         pairs = pairs.add_column("query_prompt", [prompt] * len(pairs))

@@ -130,11 +130,50 @@ class NVRetrieverTrainer(Trainer):
             metrics.update(scores)
         return metrics
 
+    # -- the Hub: one push at the end, with the same card as hf_nvr.push_to_hub ------------------------------
+
+    def train(self, *args: Any, **kwargs: Any):
+        output = super().train(*args, **kwargs)
+        if self.args.push_to_hub:
+            self.push_to_hub()
+        return output
+
+    def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True,
+                    token: str | None = None, revision: str | None = None, private: bool | None = None,
+                    results: Any = None, mining_report: Any = None, **kwargs: Any) -> str:
+        """Save the final model to ``output_dir`` and push it with its model card (results and mining provenance)."""
+        from hf_nvr.hub import push_to_hub
+
+        if not self.is_world_process_zero():
+            return ""
+        self._final_save = True  # not save_model(): the Trainer's save_model itself pushes when push_to_hub is set
+        self._save(self.args.output_dir)
+        model: BiEncoder = self.accelerator.unwrap_model(self.model)
+        keys = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "temperature", "num_hard_negatives",
+                "in_batch_negatives", "cross_device_negatives", "query_max_length", "passage_max_length", "seed")
+        return push_to_hub(
+            self.args.output_dir, self.args.hub_model_id or Path(self.args.output_dir).name,
+            results=results, mining_report=mining_report, base_model=model.base_model,
+            training_args={k: getattr(self.args, k) for k in keys},
+            token=token or self.args.hub_token, private=private if private is not None else self.args.hub_private_repo,
+            commit_message=commit_message, revision=revision or self.args.hub_revision,
+        )
+
+    def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
+        """Repos are created by the single end-of-training push (validated first), not at start-up."""
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        """Checkpoints stay local; the end-of-training push uploads the finished model with its card."""
+
     # -- saving and resuming: checkpoints are the same sentence-transformers folders as the final model -------
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         self._final_save = not _internal_call
-        super().save_model(output_dir, _internal_call)
+        push, self.args.push_to_hub = self.args.push_to_hub, False  # our push (end of train) carries the card
+        try:
+            super().save_model(output_dir, _internal_call)
+        finally:
+            self.args.push_to_hub = push
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         output_dir = output_dir or self.args.output_dir

@@ -108,3 +108,16 @@ def test_bad_config(tmp_path):
         _args(tmp_path, temperature=0.0)
     with pytest.raises(ValueError, match="cross_device_negatives needs in_batch_negatives"):
         _args(tmp_path, cross_device_negatives=True, in_batch_negatives=False)
+
+
+def test_push_to_hub_at_the_end_of_training(tiny_bert_dir, tmp_path, hub_server):
+    from huggingface_hub import HfApi
+    from sentence_transformers import SentenceTransformer
+
+    model = BiEncoder.from_pretrained(tiny_bert_dir)
+    args = _args(tmp_path / "out", save_strategy="no", num_train_epochs=1, push_to_hub=True, hub_model_id="tester/tiny-nvr")
+    NVRetrieverTrainer(model=model, args=args, train_dataset=Dataset.from_list(_rows())).train()
+    info = HfApi().model_info("tester/tiny-nvr")
+    assert info.card_data.library_name == "sentence-transformers"
+    loaded = SentenceTransformer("tester/tiny-nvr", device="cpu")
+    assert torch.allclose(loaded.encode(["x y"], convert_to_tensor=True), model.encode_document(["x y"], convert_to_tensor=True), atol=1e-5)
