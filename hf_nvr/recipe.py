@@ -66,10 +66,10 @@ def _train_rows(data: DataArguments, model: ModelArguments, args: Any) -> Any:
     corpus = Dataset.from_list([{"_id": d, **v} for d, v in beir.corpus.items()])
     config = MiningConfig(method=data.mining_method, perc=data.mining_perc, num_negatives=data.mining_num_negatives,
                           seed=args.seed, cache_dir=str(Path(args.output_dir) / "embeddings"))
-    with args.main_process_first(desc="mining"):
-        miner = HardNegativeMiner(data.teacher or model.model_name_or_path, corpus, config,
-                                  show_progress=args.process_index == 0)
-        return miner.mine(Dataset.from_list(pairs))
+    # Under accelerate/torchrun every rank calls mine(): ranks split the encoding and the queries between them.
+    miner = HardNegativeMiner(data.teacher or model.model_name_or_path, corpus, config,
+                              show_progress=args.process_index == 0)
+    return miner.mine(Dataset.from_list(pairs))
 
 
 def parse_recipe(path: str | Path, overrides: list[str] | None = None) -> tuple[ModelArguments, DataArguments, Any]:

@@ -36,3 +36,13 @@ def row_slice(num_rows: int, rank: int, world_size: int) -> range:
     base, extra = divmod(num_rows, world_size)
     start = rank * base + min(rank, extra)
     return range(start, start + base + (rank < extra))
+
+
+def shared_run_id() -> str:
+    """A fresh id chosen by rank 0 and broadcast, naming where this run's ranks hand over their slices."""
+    import uuid
+
+    ids = [uuid.uuid4().hex[:16]]
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.broadcast_object_list(ids, src=0)
+    return ids[0]

@@ -16,7 +16,7 @@ import torch
 from hf_nvr.common.text import passage_text, text_hash, text_hashes
 from hf_nvr.mining import filters
 from hf_nvr.mining.config import MiningConfig
-from hf_nvr.mining.distributed import barrier, process_info, row_slice
+from hf_nvr.mining.distributed import barrier, process_info, row_slice, shared_run_id
 from hf_nvr.mining.report import MiningReport
 from hf_nvr.mining.search import FaissIndex, tiled_topk
 from hf_nvr.mining.store import EmbeddingStore
@@ -480,8 +480,7 @@ class HardNegativeMiner:
         from datasets import concatenate_datasets, load_from_disk
 
         self.encode_corpus()
-        key = hashlib.sha256(f"{dataset._fingerprint}{json.dumps(self._spec(), sort_keys=True)}".encode()).hexdigest()
-        parts = self._cache_root() / "parts" / key[:20]
+        parts = self._cache_root() / "parts" / shared_run_id()
         part = dataset.select(row_slice(len(dataset), rank, world))
         mined = part.map(self, batched=True, batch_size=batch_size, **map_kwargs)
         mined.save_to_disk(str(parts / f"rank{rank}"))
