@@ -22,15 +22,8 @@ def _load_rows(ref: str, split: str = "train") -> Any:
     return load_dataset(ref, split=split)
 
 
-def _write_rows(dataset: Any, ref: str) -> None:
-    if ref.endswith((".jsonl", ".json")):
-        dataset.to_json(ref, lines=True, force_ascii=False)
-    elif ref.endswith(".parquet"):
-        dataset.to_parquet(ref)
-    else:
-        from hf_nvr import push_dataset_to_hub
-
-        push_dataset_to_hub(dataset, ref)
+def _is_local(ref: str) -> bool:
+    return ref.endswith((".jsonl", ".json", ".parquet"))
 
 
 def _relaunch(num_processes: int) -> None:
@@ -72,11 +65,24 @@ def _mine(args: argparse.Namespace) -> None:
     mined = miner.mine(queries, load_from_cache_file=False)
     if process_info()[0] != 0:
         return
-    _write_rows(mined, args.output)
-    stem = Path(args.output).with_suffix("") if Path(args.output).suffix else Path(args.output.replace("/", "__"))
+    print(miner.report.summary())
+    if not _is_local(args.output):
+        import tempfile
+
+        from hf_nvr import push_dataset_to_hub
+
+        with tempfile.TemporaryDirectory() as tmp:
+            png = miner.report.plot_histogram(Path(tmp) / "mining_histogram.png")
+            url = push_dataset_to_hub(mined, args.output, mining_report=miner.report.to_dict(), histogram_path=png)
+        print(f"pushed {args.output} with its mining report as the dataset card: {url}")
+        return
+    if args.output.endswith(".parquet"):
+        mined.to_parquet(args.output)
+    else:
+        mined.to_json(args.output, lines=True, force_ascii=False)
+    stem = Path(args.output).with_suffix("")
     miner.report.to_json(f"{stem}.report.json")
     miner.report.plot_histogram(f"{stem}.histogram.png")
-    print(miner.report.summary())
     print(f"wrote {args.output}, {stem}.report.json and {stem}.histogram.png")
 
 
@@ -125,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--split", default="train")
     mine.add_argument("--teacher", nargs="+", required=True, help="one teacher, or several to ensemble")
     mine.add_argument("--reranker", help="optional cross-encoder to re-score candidates")
-    mine.add_argument("--output", required=True, help=".jsonl/.parquet path or a hub dataset id")
+    mine.add_argument("--output", required=True, help=".jsonl/.parquet path, or a hub dataset id to push to")
     mine.add_argument("--num-processes", dest="num_processes", type=int,
                       help="shard encoding and search over N processes (same output as one)")
     for name, kind in [("method", str), ("num_negatives", int), ("range_max", int), ("shift", int),

@@ -82,3 +82,14 @@ def test_cpu_recipe_under_accelerate_with_two_processes(tmp_path, tiny_st_dir, s
     assert (tmp_path / "run" / "modules.json").exists()
     state = json.loads((tmp_path / "run" / "checkpoint-3" / "trainer_state.json").read_text())
     assert state["global_step"] == 3
+
+
+def test_mine_reads_and_writes_hub_datasets(tiny_st_dir, tmp_path, hub_server):
+    from datasets import Dataset, load_dataset
+
+    Dataset.from_list([{"_id": f"d{i}", "text": f"passage number {i}"} for i in range(30)]).push_to_hub("tester/corpus")
+    Dataset.from_list([{"query": f"number {i}", "positive": f"passage number {i}"} for i in range(4)]).push_to_hub("tester/queries")
+    main(["mine", "--queries", "tester/queries", "--corpus", "tester/corpus", "--teacher", tiny_st_dir,
+          "--num-negatives", "2", "--method", "naive_topk", "--output", "tester/mined", "--cache-dir", str(tmp_path)])
+    mined = load_dataset("tester/mined", split="train")
+    assert len(mined) == 4 and all(len(n) == 2 for n in mined["negatives"])

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+_PROGRESS_CHUNK = 512  # rows per encode call: the bar moves while a large shard encodes
 
 
 def _sha256(path: Path) -> str:
@@ -120,12 +121,15 @@ class EmbeddingStore:
         bar = tqdm(total=mine, initial=done, desc="Encoding corpus", unit="doc", disable=not show_progress or not todo)
         for start in todo:
             rows = order[start : start + shard_size]
-            embeddings = np.asarray(encode([texts[i] for i in rows]), dtype=np.float32).astype(dtype)
+            parts = []
+            for c0 in range(0, len(rows), _PROGRESS_CHUNK):
+                parts.append(np.asarray(encode([texts[i] for i in rows[c0 : c0 + _PROGRESS_CHUNK]]), dtype=np.float32))
+                bar.update(len(parts[-1]))
+            embeddings = np.concatenate(parts).astype(dtype)
             path = self._shard_path(start, shard_size)
             _save_npy(path, embeddings)
             meta = {"rows": len(rows), "dim": int(embeddings.shape[1]), "sha256": _sha256(path)}
             atomic_write_bytes(path.with_suffix(".json"), json.dumps(meta).encode())
-            bar.update(len(rows))
         bar.close()
         if world_size == 1:
             self.finalize(len(texts), shard_size, dtype)
