@@ -132,13 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--teacher", nargs="+", required=True, help="one teacher, or several to ensemble")
     mine.add_argument("--reranker", help="optional cross-encoder to re-score candidates")
     mine.add_argument("--output", required=True, help=".jsonl/.parquet path, or a hub dataset id to push to")
+    mine.add_argument("--keep-top1", dest="keep_top1", action="store_true", default=None)
     mine.add_argument("--num-processes", dest="num_processes", type=int,
                       help="shard encoding and search over N processes (same output as one)")
     for name, kind in [("method", str), ("num_negatives", int), ("range_max", int), ("shift", int),
                        ("max_score", float), ("margin", float), ("perc", float), ("sample_from_top", int),
                        ("sample_temperature", float), ("ensemble", str), ("query_prompt", str),
                        ("passage_prompt", str), ("max_length", int), ("batch_size", int), ("backend", str),
-                       ("seed", int), ("cache_dir", str), ("positive_aggregation", str), ("shard_size", int)]:
+                       ("seed", int), ("cache_dir", str), ("positive_aggregation", str), ("shard_size", int),
+                       ("ivf_nlist", int), ("ivf_nprobe", int), ("store_dtype", str), ("query_column", str),
+                       ("positive_column", str), ("positive_id_column", str)]:
         mine.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
     mine.set_defaults(func=_mine)
 

@@ -64,6 +64,10 @@ class MiningConfig:
             raise ValueError(
                 f"MiningConfig.sample_from_top ({self.sample_from_top}) must be >= num_negatives ({self.num_negatives})"
             )
+        if self.keep_top1 and self.sample_from_top is None:
+            raise ValueError("MiningConfig.keep_top1 needs sample_from_top (it keeps the best and samples the rest)")
+        if self.store_dtype not in ("float16", "float32"):
+            raise ValueError(f"MiningConfig.store_dtype must be 'float16' or 'float32', got {self.store_dtype!r}")
         if self.sample_temperature <= 0:
             raise ValueError("MiningConfig.sample_temperature must be > 0")
         if self.positive_aggregation not in ("min", "max"):

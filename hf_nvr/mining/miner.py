@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from hf_nvr.mining.distributed import barrier, process_info, row_slice, shared_r
 from hf_nvr.mining.report import MiningReport
 from hf_nvr.mining.search import FaissIndex, tiled_topk
 from hf_nvr.mining.store import EmbeddingStore
-from hf_nvr.mining.teacher import Teacher
+from hf_nvr.mining.teacher import Teacher, live_instance, register_instance
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +52,9 @@ def _corpus_columns(corpus: Any, use_title: bool) -> tuple[list[str], list[str]]
         if not isinstance(t, str) or not t.strip():
             raise ValueError(f"corpus row {i} (id {ids[i]!r}) has an empty or missing text; drop or fill it first")
     if len(set(ids)) != len(ids):
-        dup = next(i for i, n in _count(ids).items() if n > 1)
+        dup = next(i for i, n in Counter(ids).items() if n > 1)
         raise ValueError(f"corpus id {dup!r} occurs more than once; ids must be unique")
     return ids, texts
-
-
-def _count(items: Sequence[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[item] = counts.get(item, 0) + 1
-    return counts
 
 
 class HardNegativeMiner:
@@ -93,7 +87,8 @@ class HardNegativeMiner:
             raise ValueError("HardNegativeMiner needs a corpus (datasets.Dataset with 'text', or a list of str)")
         self.show_progress = show_progress
         self.teachers = [Teacher(r, max_length=self.config.max_length) for r in refs]
-        self.reranker = reranker
+        self.reranker_ref = reranker if reranker is None or isinstance(reranker, str) else register_instance(reranker)
+        self._reranker = None if isinstance(reranker, str) else reranker
         self.corpus_ids, self.corpus_texts = _corpus_columns(corpus, self.config.use_title)
         self._init_corpus()
 
@@ -110,10 +105,14 @@ class HardNegativeMiner:
         self._stores: list[EmbeddingStore | None] = [None] * len(self.teachers)
         self._indexes: list[FaissIndex | None] = [None] * len(self.teachers)
         self.backend = ""
-        self.report = MiningReport(
-            teacher=[t.name for t in self.teachers] if len(self.teachers) > 1 else self.teachers[0].name,
+        self.report = self._new_report()
+
+    def _new_report(self) -> MiningReport:
+        return MiningReport(
+            teacher=[t.ref for t in self.teachers] if len(self.teachers) > 1 else self.teachers[0].ref,
             method=self.config.method,
             config={**self.config.to_dict(), "method_params": self.config.method_params()},
+            backend=self.backend,
         )
 
     # -- pickling: a cheap, stable spec instead of the model (datasets fingerprints maps by pickling) --------
@@ -123,7 +122,7 @@ class HardNegativeMiner:
             "config": self.config.to_dict(),
             "teachers": [t.ref for t in self.teachers],
             "teacher_fingerprints": [t.fingerprint for t in self.teachers],
-            "reranker": self.reranker if isinstance(self.reranker, str) else None,
+            "reranker": self.reranker_ref,
             "corpus_fingerprint": self.corpus_fingerprint,
             "corpus_file": str(self._corpus_file()),
             "show_progress": self.show_progress,
@@ -139,7 +138,8 @@ class HardNegativeMiner:
         self.config = MiningConfig(**spec["config"])
         self.show_progress = spec["show_progress"]
         self.teachers = [Teacher.from_ref(r, self.config.max_length) for r in spec["teachers"]]
-        self.reranker = spec["reranker"]
+        self.reranker_ref = spec["reranker"]
+        self._reranker = live_instance(self.reranker_ref) if str(self.reranker_ref).startswith("instance:") else None
         table = feather.read_table(spec["corpus_file"], memory_map=True)
         self.corpus_ids = table.column("id").to_pylist()
         self.corpus_texts = table.column("text").to_pylist()
@@ -189,7 +189,7 @@ class HardNegativeMiner:
             if world > 1:
                 barrier()
                 if rank == 0:
-                    store.finalize(len(self.corpus_texts), cfg.shard_size, cfg.store_dtype)
+                    store.finalize(len(self.corpus_texts))
                 barrier()
             self._stores[teacher_index] = store
         return store
@@ -364,11 +364,16 @@ class HardNegativeMiner:
         self.store(t)
         q_emb = torch.from_numpy(teacher.encode(queries, cfg.query_prompt, cfg.batch_size))
         cand_scores, cand_pos = self._search(t, q_emb, k)
+        # A row sees its first range_max + own positives + 1 (the query) candidates, whatever else is in its
+        # batch, so results do not depend on batch size or process count.
+        beyond = torch.arange(k) >= cfg.range_max + pos_mask.sum(-1, keepdim=True) + 1
+        cand_pos = cand_pos.masked_fill(beyond, -1)
+        cand_scores = cand_scores.masked_fill(beyond, float("-inf"))
         pos_emb = self._positive_embeddings(t, positives, pos_idx)
         pos_scores = torch.zeros(pos_mask.shape)
         for i, emb in enumerate(pos_emb):
             pos_scores[i, : len(emb)] = torch.from_numpy(emb) @ q_emb[i]
-        if self.reranker is not None:
+        if self.reranker_ref is not None:
             cand_scores, cand_pos, pos_scores = self._rerank(queries, positives, cand_scores, cand_pos, pos_scores)
 
         cand_hash = torch.from_numpy(self.corpus_hashes)[cand_pos.clamp(min=0)]
@@ -408,10 +413,10 @@ class HardNegativeMiner:
         """Replace teacher scores by cross-encoder scores for candidates and positives, batched over queries."""
         from sentence_transformers import CrossEncoder
 
-        if isinstance(self.reranker, str):
+        if self._reranker is None:
             from hf_nvr.common.models import resolve_model
 
-            self.reranker = CrossEncoder(resolve_model(self.reranker), trust_remote_code=False)
+            self._reranker = CrossEncoder(resolve_model(self.reranker_ref), trust_remote_code=False)
         pairs, where = [], []
         for i, q in enumerate(queries):
             for j, p in enumerate(cand_pos[i].tolist()):
@@ -421,7 +426,7 @@ class HardNegativeMiner:
             for j, text in enumerate(positives[i]):
                 pairs.append((q, text))
                 where.append((1, i, j))
-        scores = self.reranker.predict(pairs, batch_size=self.config.rerank_batch_size, show_progress_bar=False)
+        scores = self._reranker.predict(pairs, batch_size=self.config.rerank_batch_size, show_progress_bar=False)
         cand_scores = cand_scores.clone()
         pos_scores = pos_scores.clone()
         for (kind, i, j), s in zip(where, np.asarray(scores, dtype=np.float32).reshape(len(pairs), -1)[:, 0]):
@@ -455,24 +460,38 @@ class HardNegativeMiner:
     # -- whole-dataset convenience ------------------------------------------------------------------------------
 
     def mine(self, dataset: Any, *, batch_size: int = 256, **map_kwargs: Any) -> Any:
-        """``dataset.map(self, batched=True)`` with the report logged and stored in ``info.description``.
+        """``dataset.map(self, batched=True)`` with a fresh report, logged and stored in ``info.description``.
 
-        Validates every row before any encoding starts, so bad input fails in seconds, not after an hour.
+        Validates every row (of every split) before any encoding starts, so bad input fails in seconds, not after
+        an hour. A ``DatasetDict`` is mined split by split, each split with its own report (``self.report`` ends
+        as the last split's). The report counts rows mined in this process: a ``datasets`` cache hit mines
+        nothing and keeps the cached rows' description; with ``num_proc > 1`` the counts stay in the workers.
+        Under ``accelerate launch``/``torchrun`` the rows are split between the processes.
         """
         from datasets import Dataset, DatasetDict
 
-        for split in dataset.values() if isinstance(dataset, DatasetDict) else [dataset]:
+        splits = dict(dataset) if isinstance(dataset, DatasetDict) else {"": dataset}
+        for split in splits.values():
             if isinstance(split, Dataset):
                 self.validate(split)
+        mined = {name: self._mine_split(split, batch_size, map_kwargs) for name, split in splits.items()}
+        return DatasetDict(mined) if isinstance(dataset, DatasetDict) else mined[""]
+
+    def _mine_split(self, dataset: Any, batch_size: int, map_kwargs: dict) -> Any:
+        from datasets import Dataset
+
+        self.report = self._new_report()
         rank, world = process_info()
         if world > 1 and isinstance(dataset, Dataset):
             mined = self._mine_sharded(dataset, rank, world, batch_size, map_kwargs)
         else:
             mined = dataset.map(self, batched=True, batch_size=batch_size, with_indices=True, **map_kwargs)
-        logger.info(self.report.summary())
-        for split in mined.values() if isinstance(mined, DatasetDict) else [mined]:
-            if hasattr(split, "info"):
-                split.info.description = self.report.to_json()
+        if self.report.num_queries:
+            logger.info(self.report.summary())
+            if isinstance(mined, Dataset):
+                mined.info.description = self.report.to_json()
+        else:
+            logger.info("no row was mined in this process (a datasets cache hit, or num_proc workers)")
         return mined
 
     def _mine_sharded(self, dataset: Any, rank: int, world: int, batch_size: int, map_kwargs: dict) -> Any:

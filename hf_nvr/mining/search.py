@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 def merge_topk(
     scores: torch.Tensor, rows: torch.Tensor, new_scores: torch.Tensor, new_rows: torch.Tensor, k: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Running top-k: the best ``k`` of two scored candidate sets (ties keep the earlier rows first)."""
+    """Running top-k: the best ``k`` of two scored candidate sets."""
     all_scores = torch.cat([scores, new_scores], dim=1)
     all_rows = torch.cat([rows, new_rows], dim=1)
     top = all_scores.topk(min(k, all_scores.shape[1]), dim=1, sorted=True)

@@ -79,11 +79,6 @@ class EmbeddingStore:
             )
         return manifest
 
-    @property
-    def complete(self) -> bool:
-        manifest = self._read_manifest()
-        return bool(manifest and manifest.get("complete"))
-
     def build(
         self,
         texts: Sequence[str],
@@ -111,6 +106,7 @@ class EmbeddingStore:
             header = {"fingerprint": self.fingerprint, "num_rows": len(texts), "shard_size": shard_size,
                       "dtype": dtype, "dim": None, "shards": {}, "complete": False}
             atomic_write_bytes(self.manifest_path, json.dumps(header, indent=1).encode())
+        self.shard_size, self.dtype = shard_size, dtype
         order = self._order_for(texts)
         starts = list(range(0, len(texts), shard_size))[rank::world_size]
         todo = [s for s in starts if not self._shard_ok(s, shard_size)]
@@ -131,12 +127,13 @@ class EmbeddingStore:
             meta = {"rows": len(rows), "dim": int(embeddings.shape[1]), "sha256": _sha256(path)}
             atomic_write_bytes(path.with_suffix(".json"), json.dumps(meta).encode())
         bar.close()
-        if world_size == 1:
-            self.finalize(len(texts), shard_size, dtype)
+        if world_size == 1 and (todo or not (existing or {}).get("complete")):
+            self.finalize(len(texts))
         return self
 
-    def finalize(self, num_rows: int, shard_size: int, dtype: str) -> None:
-        """Verify every shard and write the complete manifest (idempotent)."""
+    def finalize(self, num_rows: int) -> None:
+        """Verify every shard and write the complete manifest (idempotent); call :meth:`build` first."""
+        shard_size, dtype = self.shard_size, self.dtype
         shards = {}
         for start in range(0, num_rows, shard_size):
             if not self._shard_ok(start, shard_size):

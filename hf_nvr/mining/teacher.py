@@ -30,11 +30,30 @@ def _path_fingerprint(path: str) -> str:
 
 
 def _module_fingerprint(model: Any) -> str:
+    """Names, shapes, dtypes and ~4k strided values per tensor: any fine-tune changes it, a 7B model hashes fast."""
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        flat = tensor.detach().reshape(-1)
+        sample = flat[:: max(1, flat.numel() // 4096)].float().cpu().numpy()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(sample.tobytes())
     return digest.hexdigest()[:16]
+
+
+def register_instance(model: Any) -> str:
+    """A stable reference to a model object, for specs that must not pickle it."""
+    ref = f"instance:{_module_fingerprint(model)}"
+    _LIVE[ref] = model
+    return ref
+
+
+def live_instance(ref: str) -> Any:
+    if ref not in _LIVE:
+        raise RuntimeError(
+            f"{ref} was a model object handed to a miner in another process; pass a hub id or a local path instead "
+            "when mining with spawned workers"
+        )
+    return _LIVE[ref]
 
 
 class Teacher:
@@ -52,15 +71,14 @@ class Teacher:
             self._device = device
         else:
             self._model = model
-            self.fingerprint = _module_fingerprint(model)
-            self.ref = f"instance:{self.fingerprint}"
+            self.ref = register_instance(model)
+            self.fingerprint = self.ref.removeprefix("instance:")
             self.path = None
-            _LIVE[self.ref] = model
         self.max_length = max_length
 
     @classmethod
     def from_ref(cls, ref: str, max_length: int | None) -> Teacher:
-        return cls(_LIVE[ref] if ref.startswith("instance:") else ref, max_length=max_length)
+        return cls(live_instance(ref) if ref.startswith("instance:") else ref, max_length=max_length)
 
     @property
     def model(self):
@@ -71,10 +89,6 @@ class Teacher:
         if self.max_length:
             self._model.max_seq_length = self.max_length
         return self._model
-
-    @property
-    def name(self) -> str:
-        return self.ref
 
     def describe(self, prompts: tuple[str | None, str | None]) -> str:
         """What the store's fingerprint must capture: weights, prompts and truncation."""

@@ -17,7 +17,9 @@ class NVRetrieverConfig(TrainingArguments):
     cross_device_negatives: bool = field(
         default=False, metadata={"help": "All-gather passages from every process as extra negatives."}
     )
-    similarity: str = field(default="cosine", metadata={"help": "'cosine' or 'dot'."})
+    similarity: str = field(
+        default="cosine", metadata={"help": "'cosine' or 'dot' (dot equals cosine while the model normalises)."}
+    )
     query_prompt: str | None = field(default=None, metadata={"help": "Instruction prefixed to queries."})
     passage_prompt: str | None = field(default=None, metadata={"help": "Prefix for passages."})
     query_max_length: int = field(default=192)

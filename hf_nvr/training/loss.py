@@ -17,6 +17,8 @@ def info_nce_logits(
     temperature: float = 0.02,
     in_batch_negatives: bool = True,
     row_in_batch: torch.Tensor | None = None,
+    passage_id_hash: torch.Tensor | None = None,
+    positive_id_hash: torch.Tensor | None = None,
     similarity: str = "cosine",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Masked logits ``[B, G·S]`` and labels ``[B]`` for ``B`` local queries against ``G`` rows of passages.
@@ -27,6 +29,7 @@ def info_nce_logits(
     ``passage_hash`` equals one of the query's ``positive_hash`` (``[B, P]``, 0 = padding) is a false negative and
     gets ``-inf``, except the query's own positive. Without ``in_batch_negatives`` only the query's own row counts;
     ``row_in_batch`` (``[B]`` bool) switches in-batch negatives off for single queries (blended multi-task batches).
+    ``passage_id_hash``/``positive_id_hash`` (same shapes, 0 = unknown) mask candidates whose *id* is a positive's.
     """
     num_q, dim = queries.shape
     num_rows, slots, _ = passages.shape
@@ -47,10 +50,17 @@ def info_nce_logits(
         blocked = blocked | other_rows
     elif row_in_batch is not None:
         blocked = blocked | (other_rows & ~row_in_batch[:, None])
-    flat_hash = passage_hash.reshape(-1)
-    same_text = ((flat_hash[None, :, None] == positive_hash[:, None, :]) & (positive_hash[:, None, :] != 0)).any(-1)
-    blocked = (blocked | same_text) & (column[None, :] != labels[:, None])
+    same = _matches(passage_hash, positive_hash)
+    if passage_id_hash is not None and positive_id_hash is not None:
+        same = same | _matches(passage_id_hash, positive_id_hash)
+    blocked = (blocked | same) & (column[None, :] != labels[:, None])
     return logits.masked_fill(blocked, float("-inf")), labels
+
+
+def _matches(candidates: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """``[B, G·S]``: candidate equals one of the query's (non-zero) positive keys."""
+    flat = candidates.reshape(-1)
+    return ((flat[None, :, None] == positives[:, None, :]) & (positives[:, None, :] != 0)).any(-1)
 
 
 def info_nce_loss(queries: torch.Tensor, passages: torch.Tensor, passage_valid: torch.Tensor,

@@ -19,6 +19,15 @@ logger = logging.getLogger(__name__)
 Pooling = Literal["mean", "cls", "last_token"]
 _ST_POOLING = {"mean": "mean", "cls": "cls", "last_token": "lasttoken"}
 _HF_STATE = "hf_nvr_biencoder.json"
+_DEFAULTS = {
+    "pooling": "mean",
+    "normalize": True,
+    "bidirectional": False,
+    "query_prompt": None,
+    "passage_prompt": None,
+    "exclude_prompt_from_pooling": True,
+    "similarity": "cosine",
+}
 
 
 def prompt_token_count(tokenizer: Any, prompt: str | None) -> int:
@@ -82,18 +91,28 @@ class BiEncoder(nn.Module):
         cls,
         model_name_or_path: str,
         *,
-        pooling: Pooling = "mean",
-        normalize: bool = True,
-        bidirectional: bool = False,
+        pooling: Pooling | None = None,
+        normalize: bool | None = None,
+        bidirectional: bool | None = None,
         lora: Any = None,
         torch_dtype: str | torch.dtype | None = None,
         trust_remote_code: bool = False,
         **kwargs: Any,
     ) -> BiEncoder:
-        """Load a backbone by hub id or path (offline copies resolved); ``lora`` is a ``peft.LoraConfig``."""
+        """Load a backbone by hub id or path (offline copies resolved); ``lora`` is a ``peft.LoraConfig``.
+
+        A folder written by :meth:`save_pretrained` brings back its pooling, normalisation, prompts, similarity
+        and attention direction; arguments given here override them (defaults: mean pooling, normalised, causal).
+        """
         from transformers import AutoModel, AutoTokenizer
 
         path = resolve_model(model_name_or_path)
+        state = Path(path) / _HF_STATE
+        saved = json.loads(state.read_text()) if state.exists() else {}
+        given = {"pooling": pooling, "normalize": normalize, "bidirectional": bidirectional}
+        options = {**_DEFAULTS, **{k: v for k, v in saved.items() if k in _DEFAULTS},
+                   **{k: v for k, v in given.items() if v is not None}, **kwargs}
+        bidirectional = options.pop("bidirectional")
         dtype = getattr(torch, torch_dtype) if isinstance(torch_dtype, str) else torch_dtype
         backbone = AutoModel.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -106,15 +125,8 @@ class BiEncoder(nn.Module):
             from peft import get_peft_model
 
             backbone = get_peft_model(backbone, lora)
-        state = Path(path) / _HF_STATE
-        saved = json.loads(state.read_text()) if state.exists() else {}
-        options = {
-            "pooling": pooling,
-            "normalize": normalize,
-            **{k: v for k, v in saved.items() if k in ("query_prompt", "passage_prompt")},
-            **kwargs,
-        }
-        return cls(backbone, tokenizer, base_model=model_name_or_path, **options)
+        base_model = saved.get("base_model") or model_name_or_path
+        return cls(backbone, tokenizer, base_model=base_model, **options)
 
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
         """What the Trainer calls for ``gradient_checkpointing=True``; delegated to the backbone."""
@@ -215,12 +227,17 @@ class BiEncoder(nn.Module):
     def is_peft(self) -> bool:
         return hasattr(self.backbone, "peft_config")
 
-    def save_pretrained(self, output_dir: str | os.PathLike, *, merge_lora: bool = True) -> None:
+    def save_pretrained(
+        self, output_dir: str | os.PathLike, *, merge_lora: bool = True, state_dict: dict | None = None
+    ) -> None:
         """Write a sentence-transformers folder that ``SentenceTransformer`` and ``AutoModel`` both load.
 
         LoRA runs are merged into the backbone by default; ``merge_lora=False`` saves the adapter alone
         (``adapter_config.json`` + ``adapter_model.safetensors``), which sentence-transformers and PEFT load on
-        top of the base model.
+        top of the base model. ``state_dict`` (keys as in this module) is what FSDP/ZeRO-3 hand over gathered.
+        A bidirectional decoder reloads bidirectional through :meth:`from_pretrained`; plain
+        ``SentenceTransformer``/``AutoModel`` loading restores ``config.is_causal=False`` but not the attention
+        modules' flags, so use ``BiEncoder`` to encode with such models.
         """
         from sentence_transformers import SentenceTransformer
         from sentence_transformers.models import Normalize, Transformer
@@ -229,6 +246,9 @@ class BiEncoder(nn.Module):
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
         backbone = self.backbone
+        if state_dict is not None:
+            prefix = "backbone."
+            backbone.load_state_dict({k.removeprefix(prefix): v for k, v in state_dict.items()})
         if self.is_peft and merge_lora:
             import copy
 
@@ -239,7 +259,6 @@ class BiEncoder(nn.Module):
             self._write_state(out)
             return
         encoder = Transformer(str(out), max_seq_length=max(self.query_max_length, self.passage_max_length))
-        encoder.auto_model.load_state_dict(backbone.state_dict(), strict=False)
         modules: list[nn.Module] = [
             encoder,
             StPooling(
@@ -284,6 +303,8 @@ class BiEncoder(nn.Module):
         weights = folder / "model.safetensors"
         if not weights.exists():
             raise FileNotFoundError(f"{weights} missing: not a checkpoint written by BiEncoder.save_pretrained")
-        _missing, unexpected = self.backbone.load_state_dict(load_file(weights), strict=False)
-        if unexpected:
-            raise ValueError(f"{weights} does not match the backbone (unexpected keys {unexpected[:3]}…)")
+        missing, unexpected = self.backbone.load_state_dict(load_file(weights), strict=False)
+        params = dict(self.backbone.named_parameters())
+        missing = [k for k in missing if k in params]
+        if missing or unexpected:
+            raise ValueError(f"{weights} does not match the backbone (missing {missing[:3]}, unexpected {unexpected[:3]})")

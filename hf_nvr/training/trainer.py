@@ -47,6 +47,31 @@ def _check_dataset(dataset: Any, args: NVRetrieverConfig, name: str) -> None:
         )
 
 
+def _with_lengths(dataset: Any, args: NVRetrieverConfig) -> Any:
+    """Length-grouped batching needs a length per row: characters of query + positive, computed once."""
+    if args.train_sampling_strategy != "group_by_length" or args.length_column_name in (dataset.column_names or []):
+        return dataset
+
+    def lengths(batch: dict) -> dict:
+        positives = [p if isinstance(p, str) else p[0] for p in batch[args.positive_column]]
+        return {args.length_column_name: [len(q) + len(p) for q, p in zip(batch[args.query_column], positives)]}
+
+    return dataset.map(lengths, batched=True, desc="Measuring lengths")
+
+
+def _check_prompts(model: BiEncoder, args: NVRetrieverConfig) -> None:
+    """A prompt as long as the length limit leaves no token to pool: refuse before training starts."""
+    from hf_nvr.training.model import prompt_token_count
+
+    for kind, prompt, limit in (("query", model.query_prompt, args.query_max_length),
+                                ("passage", model.passage_prompt, args.passage_max_length)):
+        if model.exclude_prompt_from_pooling and prompt and prompt_token_count(model.tokenizer, prompt) + 1 >= limit:
+            raise ValueError(
+                f"the {kind} prompt takes {prompt_token_count(model.tokenizer, prompt)} tokens of {kind}_max_length="
+                f"{limit}: every token would be an instruction token; shorten the prompt or raise {kind}_max_length"
+            )
+
+
 class NVRetrieverTrainer(Trainer):
     """Contrastive fine-tuning of a :class:`BiEncoder` on mined rows.
 
@@ -68,10 +93,12 @@ class NVRetrieverTrainer(Trainer):
             raise TypeError("args must be an NVRetrieverConfig")
         if train_dataset is not None:
             _check_dataset(train_dataset, args, "train_dataset")
+            train_dataset = _with_lengths(train_dataset, args)
         model.query_prompt = args.query_prompt if args.query_prompt is not None else model.query_prompt
         model.passage_prompt = args.passage_prompt if args.passage_prompt is not None else model.passage_prompt
         model.query_max_length, model.passage_max_length = args.query_max_length, args.passage_max_length
         model.similarity = args.similarity
+        _check_prompts(model, args)
         collator = data_collator or NVRetrieverCollator(
             model,
             num_hard_negatives=args.num_hard_negatives,
@@ -85,21 +112,23 @@ class NVRetrieverTrainer(Trainer):
         )
         self.evaluator = evaluator
         self.add_callback(_EpochToCollator(collator))
+        collator.seed = args.seed
         self._final_save = False
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         args: NVRetrieverConfig = self.args
         q = model(inputs["query_input_ids"], inputs["query_attention_mask"], inputs["query_prompt_length"])
         p = model(inputs["passage_input_ids"], inputs["passage_attention_mask"], inputs["passage_prompt_length"])
-        valid, passage_hash = inputs["passage_valid"], inputs["passage_hash"]
+        valid, passage_hash, id_hash = inputs["passage_valid"], inputs["passage_hash"], inputs["passage_id_hash"]
         p = p.reshape(valid.shape[0], valid.shape[1], -1)
         offset = 0
         if args.cross_device_negatives and self.accelerator.num_processes > 1:
-            (p, valid, passage_hash), offset = gather_rows(p, valid, passage_hash)
+            (p, valid, passage_hash, id_hash), offset = gather_rows(p, valid, passage_hash, id_hash)
         loss = info_nce_loss(
             q, p, valid, passage_hash, inputs["positive_hash"],
             query_offset=offset, temperature=args.temperature, in_batch_negatives=args.in_batch_negatives,
-            row_in_batch=inputs.get("row_in_batch"), similarity=args.similarity,
+            row_in_batch=inputs["row_in_batch"], passage_id_hash=id_hash, positive_id_hash=inputs["positive_id_hash"],
+            similarity=args.similarity,
         )
         return (loss, {"query_embeddings": q}) if return_outputs else loss
 
@@ -148,6 +177,7 @@ class NVRetrieverTrainer(Trainer):
             return ""
         self._final_save = True  # not save_model(): the Trainer's save_model itself pushes when push_to_hub is set
         self._save(self.args.output_dir)
+        self._final_save = False
         model: BiEncoder = self.accelerator.unwrap_model(self.model)
         keys = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "temperature", "num_hard_negatives",
                 "in_batch_negatives", "cross_device_negatives", "query_max_length", "passage_max_length", "seed")
@@ -179,7 +209,7 @@ class NVRetrieverTrainer(Trainer):
         output_dir = output_dir or self.args.output_dir
         model: BiEncoder = self.accelerator.unwrap_model(self.model)
         merge = self._final_save and self.args.save_merged_lora
-        model.save_pretrained(output_dir, merge_lora=merge)
+        model.save_pretrained(output_dir, merge_lora=merge, state_dict=state_dict)
         (Path(output_dir) / "training_args.json").write_text(self.args.to_json_string())
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:

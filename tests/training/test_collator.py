@@ -31,3 +31,14 @@ def test_short_rows_are_masked_not_padded_with_repeats(tiny_bert_dir):
         text_hash("n4"), text_hash("n1"), text_hash("n2")
     ]
     assert isinstance(batch["query_prompt_length"], torch.Tensor)
+
+
+def test_ids_ride_along_for_id_based_masking(tiny_bert_dir):
+    from hf_nvr.training.collator import _id_hash
+
+    collator = NVRetrieverCollator(BiEncoder.from_pretrained(tiny_bert_dir), num_hard_negatives=2)
+    batch = collator([{"query": "q", "positive": ["p"], "positive_ids": ["7"], "negatives": ["a", "b"], "negative_ids": ["1", "2"]},
+                      {"query": "r", "positive": "s", "negatives": ["c"]}])
+    assert batch["passage_id_hash"].tolist() == [[_id_hash("7"), _id_hash("1"), _id_hash("2")], [0, 0, 0]]
+    assert batch["positive_id_hash"].tolist() == [[_id_hash("7")], [0]]
+    assert _id_hash("7") != text_hash("7")

@@ -90,3 +90,10 @@ def test_two_process_gathering_equals_one_process_loss():
     mp.spawn(_worker, args=(2, port, q, p, valid, h, ph, out), nprocs=2, join=True)
     assert (out[0, 0] / 5).item() == pytest.approx(single, rel=1e-5)
     assert out[0, 1] > 0 and out[1, 1] > 0
+
+
+def test_false_negatives_are_masked_by_id_too():
+    ids = torch.tensor([[11, 12], [13, 11]])  # row 1's negative has row 0's positive id (different text)
+    logits, _ = info_nce_logits(Q, P, VALID, HASH, POS_HASH, passage_id_hash=ids, positive_id_hash=torch.tensor([[11], [13]]),
+                                temperature=1.0, similarity="dot")
+    assert logits[0, 3] == float("-inf") and torch.isfinite(logits[0, :3]).all()

@@ -73,3 +73,15 @@ def test_lora_adapter_alone_or_merged(tiny_bert_dir, tmp_path):
     fresh = BiEncoder.from_pretrained(tiny_bert_dir, lora=lora)
     fresh.load_weights(tmp_path / "adapter")
     assert torch.allclose(fresh.encode_document(TEXTS, convert_to_tensor=True), model.encode_document(TEXTS, convert_to_tensor=True), atol=1e-6)
+
+
+def test_saved_settings_come_back(tiny_llama_dir, tmp_path):
+    model = BiEncoder.from_pretrained(tiny_llama_dir, pooling="last_token", bidirectional=True, query_prompt="Q: ")
+    model.save_pretrained(tmp_path)
+    again = BiEncoder.from_pretrained(str(tmp_path))
+    assert (again.pooling, again.query_prompt, again.backbone.config.is_causal) == ("last_token", "Q: ", False)
+    assert all(not m.is_causal for m in again.backbone.modules() if hasattr(m, "is_causal"))
+    ids = torch.tensor([[5, 6, 7]])
+    assert torch.allclose(_first_token_state(again, ids), _first_token_state(model, ids), atol=1e-6)
+    assert torch.allclose(again.encode_query(["one text"], convert_to_tensor=True),
+                          model.encode_query(["one text"], convert_to_tensor=True), atol=1e-5)

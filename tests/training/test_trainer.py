@@ -121,3 +121,17 @@ def test_push_to_hub_at_the_end_of_training(tiny_bert_dir, tmp_path, hub_server)
     assert info.card_data.library_name == "sentence-transformers"
     loaded = SentenceTransformer("tester/tiny-nvr", device="cpu")
     assert torch.allclose(loaded.encode(["x y"], convert_to_tensor=True), model.encode_document(["x y"], convert_to_tensor=True), atol=1e-5)
+
+
+def test_prompt_that_fills_the_length_limit_is_refused_before_training(tiny_bert_dir, tmp_path):
+    model = BiEncoder.from_pretrained(tiny_bert_dir)
+    with pytest.raises(ValueError, match="every token would be an instruction token"):
+        NVRetrieverTrainer(model=model, args=_args(tmp_path, query_prompt="word " * 20), train_dataset=Dataset.from_list(_rows()))
+
+
+def test_length_grouped_batching(tiny_bert_dir, tmp_path):
+    trainer = NVRetrieverTrainer(model=BiEncoder.from_pretrained(tiny_bert_dir),
+                                 args=_args(tmp_path, save_strategy="no", train_sampling_strategy="group_by_length"),
+                                 train_dataset=Dataset.from_list(_rows()))
+    assert "length" in trainer.train_dataset.column_names
+    trainer.train()
