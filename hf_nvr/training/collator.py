@@ -33,7 +33,8 @@ class NVRetrieverCollator:
 
     Rows with fewer negatives than ``num_hard_negatives`` get masked slots (``passage_valid``), never repeats.
     With ``positive_ids``/``negative_ids`` columns (the mining output), candidates are also matched by id.
-    Optional per-row columns from blended data: ``query_prompt`` (that row's instruction) and
+    Optional per-row columns from blended data: ``query_prompt`` (that row's instruction), ``passage_prompt``
+    (symmetric tasks such as STS put the instruction on both sides) and
     ``in_batch_negatives`` (False for rows whose positives collide across rows, e.g. classification).
     """
 
@@ -67,7 +68,8 @@ class NVRetrieverCollator:
         id_width = max(len(p) for p in positive_id_hashes)
         prompts = [row.get("query_prompt") for row in rows]
         q = self.model.tokenize(queries, "query", prompts if any(p is not None for p in prompts) else None)
-        p = self.model.tokenize(passages, "passage")
+        passage_prompts = [row.get("passage_prompt") for row in rows for _ in range(slots)]
+        p = self.model.tokenize(passages, "passage", passage_prompts if any(passage_prompts) else None)
         return {
             "query_input_ids": q["input_ids"],
             "query_attention_mask": q["attention_mask"],

@@ -206,6 +206,8 @@ class NVRetrieverTrainer(Trainer):
             self.args.push_to_hub = push
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        if not self.args.should_save:  # every rank calls _save; one writes
+            return
         output_dir = output_dir or self.args.output_dir
         model: BiEncoder = self.accelerator.unwrap_model(self.model)
         merge = self._final_save and self.args.save_merged_lora
