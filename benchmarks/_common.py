@@ -150,6 +150,38 @@ def _tree_rss(proc: Any) -> int:
     return total
 
 
+def run_command(cmd: Sequence[str], *, rss_limit_gb: float, label: str) -> dict:
+    """Run ``cmd`` with the whole process tree's resident set sampled: ``wall_s``, ``peak_tree_rss_mb``, ``code``.
+
+    The tree is killed when it passes ``rss_limit_gb`` (``killed_for_memory``), so a benchmark never swaps.
+    """
+    env = {**os.environ, **CHILD_ENV}
+    print(f"\n=== [{label}] running in its own process ===", flush=True)
+    started = time.perf_counter()
+    proc = subprocess.Popen(list(cmd), env=env)
+    killed, peak = False, 0
+    try:
+        import psutil
+
+        watched = psutil.Process(proc.pid)
+    except Exception:
+        watched = None
+    while proc.poll() is None:
+        if watched is not None:
+            with contextlib.suppress(Exception):
+                peak = max(peak, _tree_rss(watched))
+                if peak > rss_limit_gb * 2**30:
+                    killed = True
+                    for child in watched.children(recursive=True):
+                        child.kill()
+                    proc.kill()
+                    break
+        time.sleep(0.25)
+    code = proc.wait()
+    return {"code": code, "killed_for_memory": killed, "wall_s": time.perf_counter() - started,
+            "peak_tree_rss_mb": peak / 2**20}
+
+
 def run_side(script: str | Path, side: str, params: dict, *, rss_limit_gb: float, label: str | None = None) -> dict:
     """Run ``script --side side`` in a fresh interpreter and return its result dict.
 
@@ -161,37 +193,14 @@ def run_side(script: str | Path, side: str, params: dict, *, rss_limit_gb: float
         params_path, out_path = Path(tmp) / "params.json", Path(tmp) / "out.json"
         params_path.write_text(json.dumps(params))
         cmd = [sys.executable, str(script), "--side", side, "--side-params", str(params_path), "--side-out", str(out_path)]
-        env = {**os.environ, **CHILD_ENV}
-        print(f"\n=== [{label}] running in its own process ===", flush=True)
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env)
-        killed = False
-        limit = rss_limit_gb * 2**30
-        try:
-            import psutil
-
-            watched = psutil.Process(proc.pid)
-        except Exception:
-            watched = None
-        while proc.poll() is None:
-            if watched is not None:
-                try:
-                    if _tree_rss(watched) > limit:
-                        killed = True
-                        proc.kill()
-                        break
-                except Exception:
-                    pass
-            time.sleep(0.25)
-        code = proc.wait()
-        wall = time.perf_counter() - started
-        if code != 0 or not out_path.exists():
-            why = f"resident set passed --rss-limit-gb={rss_limit_gb}" if killed else f"exit code {code}"
+        run = run_command(cmd, rss_limit_gb=rss_limit_gb, label=label)
+        if run["code"] != 0 or not out_path.exists():
+            why = f"resident set passed --rss-limit-gb={rss_limit_gb}" if run["killed_for_memory"] else f"exit code {run['code']}"
             print(f"=== [{label}] FAILED: {why} ===", flush=True)
-            return {"error": why, "killed_for_memory": killed, "process_wall_s": wall}
+            return {"error": why, "killed_for_memory": run["killed_for_memory"], "process_wall_s": run["wall_s"]}
         result = json.loads(out_path.read_text())
-    result["process_wall_s"] = wall
-    print(f"=== [{label}] done in {wall:.1f} s (peak RSS {result['peak_rss_mb']:.0f} MiB) ===", flush=True)
+    result["process_wall_s"] = run["wall_s"]
+    print(f"=== [{label}] done in {run['wall_s']:.1f} s (peak RSS {result['peak_rss_mb']:.0f} MiB) ===", flush=True)
     return result
 
 

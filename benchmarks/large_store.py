@@ -11,6 +11,9 @@ point is the search path at a scale where encoding would take days on this machi
 - **hf_nvr faiss IVF**: ``search.FaissIndex(store.iter_shards(), dim, ivf_nlist=..., ivf_nprobe=...)``, the
   miner's ``backend="faiss-ivf"`` (``nlist`` defaults to the miner's rule ``max(16, 4·sqrt(rows))``), searched at
   each ``--nprobe``; recall@k is measured against the exact top-k.
+- **hf_nvr faiss IVF-PQ**: the same with ``pq_m=default_pq_m(dim)`` (48 bytes a vector at dim 384), the miner's
+  ``backend="faiss-ivfpq"`` for corpora whose float32 vectors do not fit in RAM (the miner then re-scores the
+  candidates exactly from the store; here only the candidate recall is measured).
 - **the peer**: sentence-transformers has no on-disk store; ``mine_hard_negatives`` and ``util.semantic_search``
   take the whole corpus as one in-memory float32 matrix (``rows × dim × 4`` bytes), and ``mine_hard_negatives``
   without faiss also materialises a ``min(queries, faiss_batch_size=16384) × rows`` float32 similarity block.
@@ -141,7 +144,7 @@ def side_torch(p: dict) -> dict:
             "rss_after_imports_mb": baseline}
 
 
-def side_ivf(p: dict) -> dict:
+def _side_faiss(p: dict, pq_m: int | None) -> dict:
     import faiss
     import numpy as np
 
@@ -152,7 +155,8 @@ def side_ivf(p: dict) -> dict:
     baseline = C.current_rss_mb()
     started = time.perf_counter()
     index = FaissIndex(store.iter_shards(), p["dim"], ivf_nlist=p["nlist"], ivf_nprobe=p["nprobe"][0],
-                       num_rows=p["rows"], seed=p["seed"])
+                       pq_m=pq_m, num_rows=p["rows"], seed=p["seed"])
+    prefix = "ivfpq" if pq_m else "ivf"
     build_s = time.perf_counter() - started
     searches = {}
     for nprobe in p["nprobe"]:
@@ -160,10 +164,20 @@ def side_ivf(p: dict) -> dict:
         started = time.perf_counter()
         _, rows = index.search(queries, p["k"])
         wall = time.perf_counter() - started
-        np.save(Path(p["out_dir"]) / f"ivf-{nprobe}.npy", rows.numpy())
+        np.save(Path(p["out_dir"]) / f"{prefix}-{nprobe}.npy", rows.numpy())
         searches[str(nprobe)] = {"search_s": wall, "queries_per_s": p["queries"] / wall}
-    return {"index_build_s": build_s, "kind": index.kind, "nlist": p["nlist"], "searches": searches,
+    return {"index_build_s": build_s, "kind": index.kind, "nlist": p["nlist"], "pq_m": pq_m, "searches": searches,
             "faiss_threads": faiss.omp_get_max_threads(), "rss_after_imports_mb": baseline}
+
+
+def side_ivf(p: dict) -> dict:
+    return _side_faiss(p, None)
+
+
+def side_ivfpq(p: dict) -> dict:
+    from hf_nvr.mining.search import default_pq_m
+
+    return _side_faiss(p, default_pq_m(p["dim"]))
 
 
 def side_st(p: dict) -> dict:
@@ -190,7 +204,7 @@ def side_st(p: dict) -> dict:
             "version": sentence_transformers.__version__, "rss_after_imports_mb": baseline}
 
 
-SIDES = {"build": side_build, "torch": side_torch, "ivf": side_ivf, "st": side_st}
+SIDES = {"build": side_build, "torch": side_torch, "ivf": side_ivf, "ivfpq": side_ivfpq, "st": side_st}
 
 
 # -- the parent -------------------------------------------------------------------------------------------------
@@ -239,6 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         "st_mine_hard_negatives_similarity_block_gb": min(q, 16384) * n * 4 / GIB,
         "st_semantic_search_extra_gb": (min(n, 500_000) * d * 4 + 100 * min(n, 500_000) * 4) / GIB,
         "faiss_ivf_index_gb": n * d * 4 / GIB,
+        "faiss_ivfpq_index_gb": n * (d // 8 + 8) / GIB,
     }
     figures["st_mine_hard_negatives_total_gb"] = figures["st_fp32_matrix_gb"] + figures["st_mine_hard_negatives_similarity_block_gb"]
     figures["st_semantic_search_total_gb"] = figures["st_fp32_matrix_gb"] + figures["st_semantic_search_extra_gb"]
@@ -250,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
         ["ST mine_hard_negatives (no faiss): total", figures["st_mine_hard_negatives_total_gb"]],
         ["ST semantic_search: matrix + normalised 500k chunk + 100 x 500k scores", figures["st_semantic_search_total_gb"]],
         ["faiss IVF-Flat index (float32 copy of every vector)", figures["faiss_ivf_index_gb"]],
+        ["faiss IVF-PQ index (dim/8 code bytes + 8-byte id per vector)", figures["faiss_ivfpq_index_gb"]],
     ])
 
     script = Path(__file__).resolve()
@@ -275,6 +291,9 @@ def main(argv: list[str] | None = None) -> None:
         if not args.skip_ivf and fits("faiss IVF", figures["faiss_ivf_index_gb"] + figures["store_fp16_on_disk_gb"] + 1.0):
             steps["ivf"] = C.run_side(script, "ivf", p, rss_limit_gb=args.rss_limit_gb,
                                       label=f"hf_nvr FaissIndex IVF (nlist {nlist}, nprobe {args.nprobe})")
+        if not args.skip_ivf and fits("faiss IVF-PQ", figures["faiss_ivfpq_index_gb"] + 1.0):
+            steps["ivfpq"] = C.run_side(script, "ivfpq", p, rss_limit_gb=args.rss_limit_gb,
+                                        label=f"hf_nvr FaissIndex IVF-PQ (nlist {nlist}, nprobe {args.nprobe})")
         if args.with_st and fits("ST semantic_search", figures["st_semantic_search_total_gb"] + 1.0):
             steps["st"] = C.run_side(script, "st", p, rss_limit_gb=args.rss_limit_gb,
                                      label="sentence-transformers semantic_search on the in-memory fp32 matrix")
@@ -283,9 +302,10 @@ def main(argv: list[str] | None = None) -> None:
 
         exact = np.load(Path(out_dir) / "torch.npy") if "error" not in steps["torch"] else None
         recalls = {}
-        if exact is not None and "ivf" in steps and "error" not in steps["ivf"]:
-            for pr in nprobe:
-                recalls[f"ivf_nprobe{pr}"] = _recall(np.load(Path(out_dir) / f"ivf-{pr}.npy"), exact)
+        for kind in ("ivf", "ivfpq"):
+            if exact is not None and kind in steps and "error" not in steps[kind]:
+                for pr in nprobe:
+                    recalls[f"{kind}_nprobe{pr}"] = _recall(np.load(Path(out_dir) / f"{kind}-{pr}.npy"), exact)
         if exact is not None and "st" in steps and "error" not in steps["st"]:
             recalls["st_semantic_search"] = _recall(np.load(Path(out_dir) / "st.npy"), exact)
     finally:
@@ -299,12 +319,13 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(["hf_nvr tiled_topk, torch exact", None, torch_step.get("search_s"), torch_step.get("peak_rss_mb"),
                  torch_step.get("peak_rss_anon_mb"), torch_step.get("rss_after_imports_mb"),
                  1.0 if "error" not in torch_step else None])
-    ivf = steps.get("ivf")
-    if ivf and "error" not in ivf:
-        for pr in nprobe:
-            rows.append([f"hf_nvr faiss IVF nlist {nlist}, nprobe {pr}", ivf["index_build_s"],
-                         ivf["searches"][str(pr)]["search_s"], ivf["peak_rss_mb"], ivf["peak_rss_anon_mb"],
-                         ivf["rss_after_imports_mb"], recalls.get(f"ivf_nprobe{pr}", {}).get("mean")])
+    for kind, label in (("ivf", "IVF"), ("ivfpq", "IVF-PQ")):
+        step = steps.get(kind)
+        if step and "error" not in step:
+            for pr in nprobe:
+                rows.append([f"hf_nvr faiss {label} nlist {nlist}, nprobe {pr}", step["index_build_s"],
+                             step["searches"][str(pr)]["search_s"], step["peak_rss_mb"], step["peak_rss_anon_mb"],
+                             step["rss_after_imports_mb"], recalls.get(f"{kind}_nprobe{pr}", {}).get("mean")])
     st = steps.get("st")
     if st and "error" not in st:
         rows.append(["ST semantic_search, fp32 in RAM", st["load_s"], st["search_s"], st["peak_rss_mb"],
@@ -324,9 +345,12 @@ def main(argv: list[str] | None = None) -> None:
     if st and "error" not in st and "error" not in torch_step:
         ratios = {"hf_torch_over_st_search_s": C.ratio(torch_step["search_s"], st["search_s"]),
                   "hf_torch_over_st_peak_rss": C.ratio(torch_step["peak_rss_mb"], st["peak_rss_mb"])}
-    if ivf and "error" not in ivf and "error" not in torch_step:
-        for pr in nprobe:
-            ratios[f"ivf_nprobe{pr}_over_torch_search_s"] = C.ratio(ivf["searches"][str(pr)]["search_s"], torch_step["search_s"])
+    for kind in ("ivf", "ivfpq"):
+        step = steps.get(kind)
+        if step and "error" not in step and "error" not in torch_step:
+            for pr in nprobe:
+                ratios[f"{kind}_nprobe{pr}_over_torch_search_s"] = C.ratio(step["searches"][str(pr)]["search_s"],
+                                                                           torch_step["search_s"])
     if ratios:
         C.print_table("Ratios", ["ratio", "value"], [[k, v] for k, v in ratios.items()], digits=3)
 

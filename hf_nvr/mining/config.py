@@ -8,7 +8,7 @@ from typing import Literal
 from hf_nvr.mining.filters import METHODS
 
 ENSEMBLES = ("cross_sample", "intra_sample", "intra_sample_dedup")
-BACKENDS = ("auto", "torch", "faiss", "faiss-ivf")
+BACKENDS = ("auto", "torch", "faiss", "faiss-ivf", "faiss-ivfpq")
 
 
 @dataclass
@@ -42,6 +42,10 @@ class MiningConfig:
     backend: str = "auto"
     ivf_nlist: int | None = None
     ivf_nprobe: int = 16
+    pq_m: int | None = None
+    """IVF-PQ bytes per vector (``backend="faiss-ivfpq"``); defaults to about dim/8. Candidates are re-scored exactly."""
+    device: str | None = None
+    """Teacher encoding and exact search; defaults to this rank's GPU when one is visible, else the CPU."""
     seed: int = 42
     cache_dir: str | None = None
     """Where the corpus embedding store lives; defaults to ``$HF_HOME/hf_nvr/embeddings``."""
@@ -76,6 +80,8 @@ class MiningConfig:
             raise ValueError(f"MiningConfig.ensemble={self.ensemble!r} is unknown; choose one of {', '.join(ENSEMBLES)}")
         if self.backend not in BACKENDS:
             raise ValueError(f"MiningConfig.backend={self.backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
+        if self.pq_m is not None and self.pq_m <= 0:
+            raise ValueError(f"MiningConfig.pq_m must be > 0, got {self.pq_m}")
         if self.batch_size <= 0 or self.shard_size <= 0:
             raise ValueError("MiningConfig.batch_size and shard_size must be > 0")
 

@@ -26,6 +26,13 @@ def process_info() -> tuple[int, int]:
     return 0, 1
 
 
+def local_device() -> str:
+    """This process's accelerator: one GPU per rank (``LOCAL_RANK``) when GPUs are visible, else the CPU."""
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0')) % torch.cuda.device_count()}"
+    return "cpu"
+
+
 def barrier() -> None:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()

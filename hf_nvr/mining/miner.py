@@ -17,15 +17,15 @@ import torch
 from hf_nvr.common.text import passage_text, text_hash, text_hashes
 from hf_nvr.mining import filters
 from hf_nvr.mining.config import MiningConfig
-from hf_nvr.mining.distributed import barrier, process_info, row_slice, shared_run_id
+from hf_nvr.mining.distributed import barrier, local_device, process_info, row_slice, shared_run_id
 from hf_nvr.mining.report import MiningReport
-from hf_nvr.mining.search import FaissIndex, tiled_topk
+from hf_nvr.mining.search import FaissIndex, default_pq_m, tiled_topk
 from hf_nvr.mining.store import EmbeddingStore
 from hf_nvr.mining.teacher import Teacher, live_instance, register_instance
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_COLUMNS = ("negatives", "negative_ids", "negative_scores", "positive_scores")
+OUTPUT_COLUMNS = ("negatives", "negative_ids", "negative_scores", "positive_scores", "short_reason")
 
 
 def _corpus_columns(corpus: Any, use_title: bool) -> tuple[list[str], list[str]]:
@@ -86,7 +86,7 @@ class HardNegativeMiner:
         if corpus is None:
             raise ValueError("HardNegativeMiner needs a corpus (datasets.Dataset with 'text', or a list of str)")
         self.show_progress = show_progress
-        self.teachers = [Teacher(r, max_length=self.config.max_length) for r in refs]
+        self.teachers = [Teacher(r, max_length=self.config.max_length, device=self.config.device) for r in refs]
         self.reranker_ref = reranker if reranker is None or isinstance(reranker, str) else register_instance(reranker)
         self._reranker = None if isinstance(reranker, str) else reranker
         self.corpus_ids, self.corpus_texts = _corpus_columns(corpus, self.config.use_title)
@@ -137,7 +137,7 @@ class HardNegativeMiner:
 
         self.config = MiningConfig(**spec["config"])
         self.show_progress = spec["show_progress"]
-        self.teachers = [Teacher.from_ref(r, self.config.max_length) for r in spec["teachers"]]
+        self.teachers = [Teacher.from_ref(r, self.config.max_length, self.config.device) for r in spec["teachers"]]
         self.reranker_ref = spec["reranker"]
         self._reranker = live_instance(self.reranker_ref) if str(self.reranker_ref).startswith("instance:") else None
         table = feather.read_table(spec["corpus_file"], memory_map=True)
@@ -202,7 +202,7 @@ class HardNegativeMiner:
     def _search(self, t: int, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         store = self.store(t)
         cfg = self.config
-        use_faiss = cfg.backend in ("faiss", "faiss-ivf")
+        use_faiss = cfg.backend.startswith("faiss")
         if cfg.backend == "auto":
             try:
                 import faiss
@@ -214,19 +214,26 @@ class HardNegativeMiner:
             if self.backend != "torch-exact":
                 logger.info("search backend: torch-exact (tiled matmul) over %d rows", len(store.order))
             self.backend = "torch-exact"
-            scores, rows = tiled_topk(queries, store.iter_shards(), k)
+            scores, rows = tiled_topk(queries, store.iter_shards(), k, device=cfg.device or local_device())
         else:
             if self._indexes[t] is None:
-                nlist = cfg.ivf_nlist or (max(16, int(4 * np.sqrt(len(store.order)))) if cfg.backend == "faiss-ivf" else None)
+                ivf = cfg.backend in ("faiss-ivf", "faiss-ivfpq")
+                nlist = cfg.ivf_nlist or (max(16, int(4 * np.sqrt(len(store.order)))) if ivf else None)
                 dim = next(store.iter_shards())[1].shape[1]
-                self._indexes[t] = FaissIndex(
-                    store.iter_shards(), dim, ivf_nlist=nlist, ivf_nprobe=cfg.ivf_nprobe, num_rows=len(store.order), seed=cfg.seed
-                )
-            self.backend = self._indexes[t].kind
-            scores, rows = self._indexes[t].search(queries, k)
+                pq_m = (cfg.pq_m or default_pq_m(dim)) if cfg.backend == "faiss-ivfpq" else None
+                _, world = process_info()
+                device = cfg.device or local_device()
+                gpu = int(device.split(":")[1]) if world > 1 and device.startswith("cuda:") else None
+                self._indexes[t] = FaissIndex(store.iter_shards(), dim, ivf_nlist=nlist, ivf_nprobe=cfg.ivf_nprobe,
+                                              pq_m=pq_m, num_rows=len(store.order), seed=cfg.seed, gpu=gpu)
+            index = self._indexes[t]
+            self.backend = index.kind
+            scores, rows = index.search(queries, k)
+            if index.approximate_scores:
+                scores, rows = self._exact_rescore(store, queries, scores, rows)
             if "ivf" in self.backend and self.report.search_recall is None:
                 sample = slice(0, min(len(queries), 256))
-                _, exact = tiled_topk(queries[sample], store.iter_shards(), k)
+                _, exact = tiled_topk(queries[sample], store.iter_shards(), k, device=cfg.device or local_device())
                 found = [len(set(a) & set(b)) / len(b) for a, b in zip(rows[sample].tolist(), exact.tolist())]
                 self.report.search_recall = float(np.mean(found))
                 logger.info("%s recall@%d against exact search: %.4f", self.backend, k, self.report.search_recall)
@@ -234,6 +241,16 @@ class HardNegativeMiner:
         scores = scores.masked_fill(rows < 0, float("-inf"))
         self.report.backend = self.backend
         return scores, positions
+
+    @staticmethod
+    def _exact_rescore(store: EmbeddingStore, queries: torch.Tensor, scores: torch.Tensor, rows: torch.Tensor):
+        """Compressed-index candidates re-scored from the store, so filters compare exact teacher scores."""
+        found = rows >= 0
+        positions = store.order[rows.clamp(min=0).numpy()]
+        vectors = torch.from_numpy(store.get(positions.reshape(-1))).view(*rows.shape, -1)
+        exact = torch.einsum("qkd,qd->qk", vectors, queries.float()).masked_fill(~found, float("-inf"))
+        order = exact.argsort(dim=-1, descending=True, stable=True)
+        return exact.gather(1, order), rows.gather(1, order)
 
     # -- the transform ------------------------------------------------------------------------------------------
 
@@ -309,7 +326,11 @@ class HardNegativeMiner:
 
         out: dict[str, list] = {c: [] for c in OUTPUT_COLUMNS}
         for i in range(num_q):
-            positions, scores, pos_scores = chosen[i]
+            positions, scores, pos_scores, reason = chosen[i]
+            out["short_reason"].append(reason)
+            if reason:
+                kind = reason.split(":", 1)[0]
+                self.report.short_reasons[kind] = self.report.short_reasons.get(kind, 0) + 1
             out["negatives"].append([self.corpus_texts[p] for p in positions])
             out["negative_ids"].append([self.corpus_ids[p] for p in positions])
             out["negative_scores"].append([float(s) for s in scores])
@@ -403,11 +424,24 @@ class HardNegativeMiner:
             keep_top1=cfg.keep_top1,
             noise=noise,
         )
+        num_valid, num_kept = valid.sum(-1).tolist(), keep.sum(-1).tolist()
         rows = []
         for i in range(len(queries)):
             c = cols[i][cols[i] >= 0]
-            rows.append((cand_pos[i, c].tolist(), cand_scores[i, c].tolist(), pos_scores[i, pos_mask[i]].tolist()))
+            reason = "" if len(c) >= cfg.num_negatives else self._short_reason(num_valid[i], num_kept[i])
+            rows.append((cand_pos[i, c].tolist(), cand_scores[i, c].tolist(), pos_scores[i, pos_mask[i]].tolist(), reason))
         return rows
+
+    def _short_reason(self, num_valid: int, num_kept: int) -> str:
+        """Why a row got fewer than ``num_negatives``; the part before ':' is the report's category."""
+        cfg = self.config
+        if num_valid == 0:
+            return "no_candidates: the corpus holds nothing but this row's positives and query"
+        if num_valid < cfg.num_negatives:
+            return f"few_candidates: only {num_valid} candidates besides the positives (corpus too small)"
+        params = ", ".join(f"{k}={v}" for k, v in cfg.method_params().items())
+        return (f"method_filter: {cfg.method} kept {num_kept} of the top {num_valid} candidates; "
+                f"raise range_max" + (f" or relax {params}" if params else ""))
 
     def _rerank(self, queries, positives, cand_scores, cand_pos, pos_scores):
         """Replace teacher scores by cross-encoder scores for candidates and positives, batched over queries."""
@@ -447,14 +481,18 @@ class HardNegativeMiner:
             positions, scores, seen = [], [], set()
             for rank in range(cfg.num_negatives):
                 for t in range(num_t):
-                    cand, sc, _ = per_teacher[t][i]
+                    cand, sc, _, _ = per_teacher[t][i]
                     if rank < len(cand) and len(positions) < cfg.num_negatives:
                         if cfg.ensemble == "intra_sample_dedup" and cand[rank] in seen:
                             continue
                         seen.add(cand[rank])
                         positions.append(cand[rank])
                         scores.append(sc[rank])
-            combined.append((positions, scores, per_teacher[0][i][2]))
+            reason = "" if len(positions) >= cfg.num_negatives else next(
+                (per_teacher[t][i][3] for t in range(num_t) if per_teacher[t][i][3]),
+                "duplicates: the teachers' lists overlap and dedup removed the repeats",
+            )
+            combined.append((positions, scores, per_teacher[0][i][2], reason))
         return combined
 
     # -- whole-dataset convenience ------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ class MiningReport:
     num_negatives_mined: int = 0
     num_rows_short: int = 0
     num_rows_empty: int = 0
+    short_reasons: dict[str, int] = field(default_factory=dict)
+    """Rows short of ``num_negatives`` by cause (the row's ``short_reason`` column says it in full)."""
     dropped: dict[str, int] = field(
         default_factory=lambda: {"positive_id": 0, "positive_text": 0, "query_text": 0, "method_filter": 0}
     )
@@ -59,6 +61,8 @@ class MiningReport:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for name, count in other.dropped.items():
             self.dropped[name] = self.dropped.get(name, 0) + count
+        for name, count in other.short_reasons.items():
+            self.short_reasons[name] = self.short_reasons.get(name, 0) + count
         self.positive_scores.extend(other.positive_scores)
         self.negative_scores.extend(other.negative_scores)
         self.margins.extend(other.margins)
@@ -76,6 +80,7 @@ class MiningReport:
             f"mined {self.num_negatives_mined} negatives for {self.num_queries} queries with {self.method}; "
             f"{self.num_rows_short} rows ({100 * self.num_rows_short / n:.1f}%) have fewer than "
             f"{self.config.get('num_negatives')}, {self.num_rows_empty} have none"
+            + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(self.short_reasons.items()))})" if self.short_reasons else "")
         )
 
     def plot_histogram(self, path: str | Path) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -21,38 +21,67 @@ def merge_topk(
     return top.values, all_rows.gather(1, top.indices)
 
 
+def _blocks(shards: Iterable[tuple[int, np.ndarray]], size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """float32 blocks of ``size`` consecutive store rows, read across shard boundaries (shards are contiguous)."""
+    parts: list[np.ndarray] = []
+    start = buffered = 0
+    for offset, shard in shards:
+        for c0 in range(0, shard.shape[0], size):
+            piece = shard[c0 : c0 + size]
+            if not parts:
+                start = offset + c0
+            parts.append(piece)
+            buffered += piece.shape[0]
+            if buffered >= size:
+                yield start, np.concatenate(parts, dtype=np.float32)
+                parts, buffered = [], 0
+    if parts:
+        yield start, np.concatenate(parts, dtype=np.float32)
+
+
 def tiled_topk(
     queries: torch.Tensor,
     shards: Iterable[tuple[int, np.ndarray]],
     k: int,
     *,
     query_tile: int = 1024,
-    corpus_tile: int = 16384,
+    corpus_tile: int = 65536,
+    device: str | torch.device = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact inner-product top-k with memory ``O(query_tile·corpus_tile + Q·k)`` whatever the corpus size.
 
-    Shards are visited once (memory-mapped shards are read once from disk); queries are tiled inside.
-    Returns ``(scores, store_rows)``, each ``[Q, k]`` in descending score order.
+    Shards are visited once (memory-mapped shards are read once from disk); queries are tiled inside. On a GPU
+    ``device`` the corpus tiles stream to it and only the running top-k stays there. Returns
+    ``(scores, store_rows)`` on the CPU, each ``[Q, k]`` in descending score order.
     """
-    queries = queries.float()
+    queries = queries.float().to(device)
     num_q = queries.shape[0]
-    best_scores = torch.full((num_q, 0), float("-inf"))
-    best_rows = torch.zeros((num_q, 0), dtype=torch.long)
-    for offset, shard in shards:
-        for c0 in range(0, shard.shape[0], corpus_tile):
-            block = torch.from_numpy(np.array(shard[c0 : c0 + corpus_tile], dtype=np.float32))
-            kk = min(k, block.shape[0])
-            tile_scores, tile_rows = [], []
-            for q0 in range(0, num_q, query_tile):
-                top = (queries[q0 : q0 + query_tile] @ block.T).topk(kk, dim=1, sorted=True)
-                tile_scores.append(top.values)
-                tile_rows.append(top.indices + offset + c0)
-            best_scores, best_rows = merge_topk(best_scores, best_rows, torch.cat(tile_scores), torch.cat(tile_rows), k)
-    return best_scores, best_rows
+    best_scores = torch.full((num_q, 0), float("-inf"), device=device)
+    best_rows = torch.zeros((num_q, 0), dtype=torch.long, device=device)
+    for start, block in _blocks(shards, corpus_tile):
+        block = torch.from_numpy(block).to(device)
+        kk = min(k, block.shape[0])
+        tile_scores, tile_rows = [], []
+        for q0 in range(0, num_q, query_tile):
+            top = (queries[q0 : q0 + query_tile] @ block.T).topk(kk, dim=1, sorted=True)
+            tile_scores.append(top.values)
+            tile_rows.append(top.indices + start)
+        best_scores, best_rows = merge_topk(best_scores, best_rows, torch.cat(tile_scores), torch.cat(tile_rows), k)
+    return best_scores.cpu(), best_rows.cpu()
+
+
+def default_pq_m(dim: int) -> int:
+    """Product-quantiser sub-vectors: about 8 dimensions each (dim 384 → 48 bytes a vector), dividing ``dim``."""
+    return max(m for m in range(1, max(1, dim // 8) + 1) if dim % m == 0)
 
 
 class FaissIndex:
-    """A faiss inner-product index over the store (flat or IVF), on all visible GPUs when faiss-gpu has one."""
+    """A faiss inner-product index over the store: flat, IVF-Flat, or IVF-PQ (``pq_m`` bytes a vector).
+
+    With faiss-gpu the index is replicated on every visible GPU in a single process; under a launcher
+    (``gpu`` given) each rank keeps one copy on its own GPU, since every rank searches its own query slice.
+    IVF-PQ holds compressed codes only, for corpora whose float32 vectors do not fit in RAM or GPU memory.
+    """
 
     def __init__(
         self,
@@ -61,27 +90,41 @@ class FaissIndex:
         *,
         ivf_nlist: int | None = None,
         ivf_nprobe: int = 16,
+        pq_m: int | None = None,
         num_rows: int,
         seed: int = 42,
+        gpu: int | None = None,
     ) -> None:
         import faiss
 
         shards = list(shards)
+        if pq_m is not None and (not ivf_nlist or dim % pq_m):
+            raise ValueError(f"IVF-PQ needs ivf_nlist and pq_m dividing dim={dim} (got pq_m={pq_m}); try {default_pq_m(dim)}")
         if ivf_nlist:
             self._quantizer = faiss.IndexFlatIP(dim)  # faiss does not own it: keep it alive with the index
-            index = faiss.IndexIVFFlat(self._quantizer, dim, ivf_nlist, faiss.METRIC_INNER_PRODUCT)
-            index.train(self._training_sample(shards, num_rows, max(ivf_nlist * 40, 10_000), seed))
+            sample = self._training_sample(shards, num_rows, max(ivf_nlist * 40, 256 * 40, 10_000), seed)
+            if pq_m:
+                bits = min(8, max(1, len(sample).bit_length() - 1))  # 256 codes a sub-vector, fewer on tiny corpora
+                index = faiss.IndexIVFPQ(self._quantizer, dim, ivf_nlist, pq_m, bits, faiss.METRIC_INNER_PRODUCT)
+            else:
+                index = faiss.IndexIVFFlat(self._quantizer, dim, ivf_nlist, faiss.METRIC_INNER_PRODUCT)
+            index.train(sample)
             index.nprobe = ivf_nprobe
         else:
             index = faiss.IndexFlatIP(dim)
         self.gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-        if self.gpus:
+        if self.gpus and gpu is not None:
+            self._resources = faiss.StandardGpuResources()
+            index = faiss.index_cpu_to_gpu(self._resources, gpu % self.gpus, index)
+        elif self.gpus:
             index = faiss.index_cpu_to_all_gpus(index)
         for _, shard in shards:
             for c0 in range(0, shard.shape[0], 65536):
                 index.add(np.ascontiguousarray(shard[c0 : c0 + 65536], dtype=np.float32))
         self.index = index
-        self.kind = f"faiss-{'ivf' if ivf_nlist else 'flat'}-{'gpu' if self.gpus else 'cpu'}"
+        structure = ("ivfpq" if pq_m else "ivf") if ivf_nlist else "flat"
+        self.kind = f"faiss-{structure}-{'gpu' if self.gpus else 'cpu'}"
+        self.approximate_scores = bool(pq_m)
         logger.info("search backend: %s over %d rows", self.kind, num_rows)
 
     @staticmethod

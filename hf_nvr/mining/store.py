@@ -68,6 +68,12 @@ class EmbeddingStore:
     def manifest_path(self) -> Path:
         return self.directory / MANIFEST
 
+    @property
+    def complete(self) -> bool:
+        """Whether a sealed store for this fingerprint is on disk, reusable without encoding anything."""
+        manifest = self._read_manifest()
+        return bool(manifest and manifest["complete"])
+
     def _read_manifest(self) -> dict | None:
         if not self.manifest_path.exists():
             return None

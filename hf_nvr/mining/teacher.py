@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from hf_nvr.common.models import resolve_model
+from hf_nvr.mining.distributed import local_device
 
 # Models handed in as instances, keyed by fingerprint, so a miner rebuilt from its pickled spec (datasets'
 # fingerprinting, forked map workers) finds the same object instead of pickling a whole model.
@@ -77,15 +78,15 @@ class Teacher:
         self.max_length = max_length
 
     @classmethod
-    def from_ref(cls, ref: str, max_length: int | None) -> Teacher:
-        return cls(live_instance(ref) if ref.startswith("instance:") else ref, max_length=max_length)
+    def from_ref(cls, ref: str, max_length: int | None, device: str | None = None) -> Teacher:
+        return cls(live_instance(ref) if ref.startswith("instance:") else ref, max_length=max_length, device=device)
 
     @property
     def model(self):
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(self.path, device=self._device, trust_remote_code=False)
+            self._model = SentenceTransformer(self.path, device=self._device or local_device(), trust_remote_code=False)
         if self.max_length:
             self._model.max_seq_length = self.max_length
         return self._model

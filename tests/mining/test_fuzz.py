@@ -43,7 +43,8 @@ def test_mining_never_crashes_half_way(tiny_st_dir, tmp_path_factory, corpus, ro
         assert len(row["negatives"]) <= num_negatives
         assert len(row["negatives"]) == len(row["negative_ids"]) == len(row["negative_scores"])
         short += len(row["negatives"]) < num_negatives
-    assert miner.report.num_rows_short == short
+        assert bool(row["short_reason"]) == (len(row["negatives"]) < num_negatives)
+    assert miner.report.num_rows_short == short == sum(miner.report.short_reasons.values())
     assert miner.report.num_queries == len(rows)
 
 

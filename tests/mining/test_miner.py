@@ -39,7 +39,9 @@ def config(tmp_path):
 def test_map_adds_columns_and_keeps_everything(tiny_st_dir, corpus, config):
     ds = Dataset.from_list(_rows())
     out = ds.map(HardNegativeMiner(tiny_st_dir, corpus, config, show_progress=False), batched=True, batch_size=5)
-    assert out.column_names == [*ds.column_names, "negatives", "negative_ids", "negative_scores", "positive_scores"]
+    assert out.column_names == [*ds.column_names, "negatives", "negative_ids", "negative_scores", "positive_scores",
+                                "short_reason"]
+    assert set(out["short_reason"]) == {""}
     assert out["qid"] == ds["qid"] and out["query"] == ds["query"]
     for row in out:
         assert len(row["negatives"]) == len(row["negative_ids"]) == len(row["negative_scores"]) == 3
@@ -86,7 +88,14 @@ def test_percpos_keeps_only_below_threshold_and_reports_short_rows(tiny_st_dir, 
         pos = row["positive_scores"][0]
         assert all(s < pos - abs(pos) * 0.1 + 1e-6 for s in row["negative_scores"])
     short = sum(len(r["negatives"]) < 5 for r in out)
-    assert miner.report.num_rows_short == short
+    assert miner.report.num_rows_short == short > 0
+    for row in out:
+        assert bool(row["short_reason"]) == (len(row["negatives"]) < 5)
+        if row["short_reason"]:
+            assert row["short_reason"].startswith("method_filter: topk_percpos kept ")
+            assert "relax perc=0.9" in row["short_reason"]
+    assert miner.report.short_reasons == {"method_filter": short}
+    assert "method_filter: " in miner.report.summary()
     assert miner.report.num_queries == 12
     png = miner.report.plot_histogram(tmp_path / "hist.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
@@ -147,6 +156,50 @@ def test_ivf_backend_reports_its_recall(tiny_st_dir, corpus, config):
     Dataset.from_list(_rows()).map(miner, batched=True)
     assert miner.report.backend == "faiss-ivf-cpu"
     assert miner.report.search_recall == 1.0  # nprobe = nlist visits every list: exact
+
+
+def test_ivfpq_backend_rescores_candidates_exactly(tiny_st_dir, corpus, config):
+    ds = Dataset.from_list(_rows())
+    exact = ds.map(HardNegativeMiner(tiny_st_dir, corpus, config, show_progress=False), batched=True)
+    miner = HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "backend": "faiss-ivfpq", "ivf_nlist": 2,
+                                                                   "ivf_nprobe": 2, "pq_m": 4}), show_progress=False)
+    approx = ds.map(miner, batched=True)
+    assert miner.report.backend == "faiss-ivfpq-cpu"
+    assert 0.0 < miner.report.search_recall <= 1.0
+    compared = 0
+    for row_a, row_e in zip(approx, exact):
+        assert row_a["negative_scores"] == sorted(row_a["negative_scores"], reverse=True)
+        assert row_a["positive_scores"] == pytest.approx(row_e["positive_scores"], abs=1e-5)
+        by_id = dict(zip(row_e["negative_ids"], row_e["negative_scores"]))
+        compared += len(set(by_id) & set(row_a["negative_ids"]))
+        for nid, score in zip(row_a["negative_ids"], row_a["negative_scores"]):
+            if nid in by_id:  # same passage, same (exact, store-read) teacher score as the exact backend
+                assert score == pytest.approx(by_id[nid], abs=1e-4)
+    assert compared > 0
+
+
+def test_rows_short_of_negatives_say_why(tiny_st_dir, tmp_path):
+    tiny_corpus = [{"_id": "a", "text": "alpha passage"}, {"_id": "b", "text": "beta passage"}]
+    cfg = MiningConfig(method="naive_topk", num_negatives=3, range_max=5, cache_dir=str(tmp_path))
+    rows = [{"query": "alpha?", "positive": "alpha passage", "positive_id": "a"},
+            {"query": "both?", "positive": ["alpha passage", "beta passage"], "positive_id": ["a", "b"]}]
+    rows = [{**r, "positive": [r["positive"]] if isinstance(r["positive"], str) else r["positive"],
+             "positive_id": [r["positive_id"]] if isinstance(r["positive_id"], str) else r["positive_id"]} for r in rows]
+    miner = HardNegativeMiner(tiny_st_dir, tiny_corpus, cfg, show_progress=False)
+    out = miner.mine(Dataset.from_list(rows))
+    assert out[0]["negative_ids"] == ["b"]
+    assert out[0]["short_reason"].startswith("few_candidates: only 1 candidates")
+    assert out[1]["negatives"] == []
+    assert out[1]["short_reason"].startswith("no_candidates:")
+    assert miner.report.short_reasons == {"few_candidates": 1, "no_candidates": 1}
+
+
+def test_device_config_reaches_the_teacher(tiny_st_dir, corpus, config):
+    miner = HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "device": "cpu"}),
+                              show_progress=False)
+    assert str(miner.teachers[0].model.device) == "cpu"
+    rebuilt = pickle.loads(pickle.dumps(miner))
+    assert rebuilt.teachers[0]._device == "cpu"
 
 
 def test_teacher_ensembles(tiny_st_dir, corpus, config):

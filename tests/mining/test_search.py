@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 import torch
 
-from hf_nvr.mining.search import FaissIndex, tiled_topk
+from hf_nvr.mining.search import FaissIndex, default_pq_m, tiled_topk
 
 
 def _shards(emb, size):
@@ -39,3 +40,39 @@ def test_faiss_ivf_recall_is_high_with_enough_probes():
     ref = (queries @ torch.from_numpy(corpus).T).topk(10, dim=1).indices
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows.tolist(), ref.tolist())])
     assert recall == 1.0
+
+
+def test_tiled_topk_returns_cpu_tensors_for_any_device():
+    rng = np.random.default_rng(3)
+    corpus = rng.normal(size=(200, 8)).astype(np.float32)
+    queries = torch.from_numpy(rng.normal(size=(5, 8)).astype(np.float32))
+    scores, rows = tiled_topk(queries, _shards(corpus, 64), 7, device=torch.device("cpu"))
+    assert scores.device.type == rows.device.type == "cpu"
+    assert torch.equal(rows, (queries @ torch.from_numpy(corpus).T).topk(7, dim=1).indices)
+
+
+def test_default_pq_m_divides_dim_at_about_eight_dims_each():
+    assert default_pq_m(384) == 48
+    assert default_pq_m(768) == 96
+    assert 1024 % default_pq_m(1024) == 0 and default_pq_m(1024) == 128
+    assert default_pq_m(30) == 3 and default_pq_m(7) == 1
+
+
+def test_faiss_ivfpq_finds_clustered_neighbours_in_a_fraction_of_the_memory():
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(40, 32)).astype(np.float32)
+    corpus = centres[rng.integers(0, 40, 12000)] + 0.3 * rng.normal(size=(12000, 32)).astype(np.float32)
+    queries = torch.from_numpy(centres[:20] + 0.3 * rng.normal(size=(20, 32)).astype(np.float32))
+    index = FaissIndex(_shards(corpus, 4096), 32, num_rows=12000, ivf_nlist=40, ivf_nprobe=40, pq_m=8)
+    assert index.kind == "faiss-ivfpq-cpu" and index.approximate_scores
+    assert index.index.code_size == 8  # 8 bytes a vector instead of 128
+    _, rows = index.search(queries, 10)
+    ref = (queries @ torch.from_numpy(corpus).T).topk(10, dim=1).indices
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows.tolist(), ref.tolist())])
+    assert recall > 0.3  # approximate: the miner re-scores exactly and reports the measured recall
+
+
+def test_faiss_ivfpq_refuses_sub_vectors_that_do_not_divide_dim():
+    corpus = np.zeros((300, 10), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"pq_m dividing dim=10.*try 1"):
+        FaissIndex(_shards(corpus, 100), 10, num_rows=300, ivf_nlist=4, pq_m=4)
