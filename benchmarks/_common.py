@@ -150,15 +150,14 @@ def _tree_rss(proc: Any) -> int:
     return total
 
 
-def run_command(cmd: Sequence[str], *, rss_limit_gb: float, label: str) -> dict:
+def run_command(cmd: Sequence[str], *, rss_limit_gb: float, label: str, env: dict[str, str] | None = None) -> dict:
     """Run ``cmd`` with the whole process tree's resident set sampled: ``wall_s``, ``peak_tree_rss_mb``, ``code``.
 
     The tree is killed when it passes ``rss_limit_gb`` (``killed_for_memory``), so a benchmark never swaps.
     """
-    env = {**os.environ, **CHILD_ENV}
     print(f"\n=== [{label}] running in its own process ===", flush=True)
     started = time.perf_counter()
-    proc = subprocess.Popen(list(cmd), env=env)
+    proc = subprocess.Popen(list(cmd), env={**os.environ, **CHILD_ENV, **(env or {})})
     killed, peak = False, 0
     try:
         import psutil

@@ -6,7 +6,8 @@ Mining (``hf_nvr.mining``)
     ``MiningConfig``        every mining knob: method (naive_topk | topk_shifted | topk_abs | topk_marginpos |
                             topk_percpos), num_negatives, sampling, teacher ensembling, prompts, backend.
     ``HardNegativeMiner``   the ``datasets.map`` transform: ``ds.map(miner, batched=True)`` adds ``negatives``,
-                            ``negative_ids``, ``negative_scores``, ``positive_scores``; ``miner.report``.
+                            ``negative_ids``, ``negative_scores``, ``positive_scores`` and ``short_reason``
+                            (why a row has fewer than asked, else ""); ``miner.report``.
     ``MiningReport``        provenance: counts dropped per filter, score quantiles, histogram.
 Training (``hf_nvr.training``)
     ``BiEncoder``           any AutoModel with pooling, prompts, bidirectional attention for LLMs, LoRA.

@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("sample_temperature", float), ("ensemble", str), ("query_prompt", str),
                        ("passage_prompt", str), ("max_length", int), ("batch_size", int), ("backend", str),
                        ("seed", int), ("cache_dir", str), ("positive_aggregation", str), ("shard_size", int),
-                       ("ivf_nlist", int), ("ivf_nprobe", int), ("store_dtype", str), ("query_column", str),
+                       ("ivf_nlist", int), ("ivf_nprobe", int), ("pq_m", int), ("device", str), ("store_dtype", str), ("query_column", str),
                        ("positive_column", str), ("positive_id_column", str)]:
         mine.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
     mine.set_defaults(func=_mine)

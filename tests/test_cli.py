@@ -28,6 +28,19 @@ def test_mine_jsonl_in_jsonl_out(tiny_st_dir, tmp_path):
     assert (tmp_path / "mined.histogram.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_mine_with_a_compressed_index_on_a_chosen_device(tiny_st_dir, tmp_path):
+    corpus = _write_jsonl(tmp_path / "corpus.jsonl", [{"_id": f"d{i}", "text": f"passage number {i} on {i % 5}"} for i in range(80)])
+    queries = _write_jsonl(tmp_path / "queries.jsonl", [{"query": f"about {i}", "positive": f"passage number {i} on {i % 5}"} for i in range(5)])
+    out = tmp_path / "mined.jsonl"
+    main(["mine", "--queries", str(queries), "--corpus", str(corpus), "--teacher", tiny_st_dir, "--method", "naive_topk",
+          "--backend", "faiss-ivfpq", "--ivf-nlist", "2", "--pq-m", "4", "--device", "cpu", "--output", str(out),
+          "--cache-dir", str(tmp_path / "emb")])
+    report = json.loads((tmp_path / "mined.report.json").read_text())
+    assert report["backend"] == "faiss-ivfpq-cpu" and 0 < report["search_recall"] <= 1
+    assert report["config"]["pq_m"] == 4 and report["config"]["device"] == "cpu"
+    assert all(r["short_reason"] == "" for r in map(json.loads, out.read_text().splitlines()))
+
+
 def test_mine_bad_input_is_a_clear_error(tiny_st_dir, tmp_path, capsys):
     corpus = _write_jsonl(tmp_path / "c.jsonl", [{"text": "x"}])
     queries = _write_jsonl(tmp_path / "q.jsonl", [{"question": "q", "positive": "x"}])

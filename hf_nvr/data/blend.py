@@ -333,6 +333,8 @@ def _rename(source: BlendSource, dataset: Dataset) -> Dataset:
 
 def _string_problem(values: pa.Array) -> pa.Array:
     """Boolean mask of null, non-string-ish or blank entries."""
+    if pa.types.is_null(values.type):  # what an all-empty list column flattens to
+        return pa.array(np.ones(len(values), dtype=bool))
     blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0)
     return pc.fill_null(pc.or_(pc.is_null(values), blank), True)
 

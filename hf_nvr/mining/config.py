@@ -43,7 +43,9 @@ class MiningConfig:
     ivf_nlist: int | None = None
     ivf_nprobe: int = 16
     pq_m: int | None = None
-    """IVF-PQ bytes per vector (``backend="faiss-ivfpq"``); defaults to about dim/8. Candidates are re-scored exactly."""
+    """IVF-PQ bytes per vector (``backend="faiss-ivfpq"``); defaults to about dim/8."""
+    pq_refine: int = 4
+    """IVF-PQ fetches ``pq_refine × k`` candidates, re-scores them exactly from the store and keeps the best k."""
     device: str | None = None
     """Teacher encoding and exact search; defaults to this rank's GPU when one is visible, else the CPU."""
     seed: int = 42
@@ -82,6 +84,8 @@ class MiningConfig:
             raise ValueError(f"MiningConfig.backend={self.backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
         if self.pq_m is not None and self.pq_m <= 0:
             raise ValueError(f"MiningConfig.pq_m must be > 0, got {self.pq_m}")
+        if self.pq_refine < 1:
+            raise ValueError(f"MiningConfig.pq_refine must be >= 1, got {self.pq_refine}")
         if self.batch_size <= 0 or self.shard_size <= 0:
             raise ValueError("MiningConfig.batch_size and shard_size must be > 0")
 

@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import os
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from hf_nvr.common.text import passage_text, text_hash, text_hashes
+from hf_nvr.common.text import text_hash, text_hashes
 from hf_nvr.mining import filters
 from hf_nvr.mining.config import MiningConfig
+from hf_nvr.mining.corpus import Corpus
 from hf_nvr.mining.distributed import barrier, local_device, process_info, row_slice, shared_run_id
 from hf_nvr.mining.report import MiningReport
-from hf_nvr.mining.search import FaissIndex, default_pq_m, tiled_topk
+from hf_nvr.mining.search import FaissIndex, default_pq_m, exact_rerank, tiled_topk
 from hf_nvr.mining.store import EmbeddingStore
 from hf_nvr.mining.teacher import Teacher, live_instance, register_instance
 
@@ -28,39 +28,11 @@ logger = logging.getLogger(__name__)
 OUTPUT_COLUMNS = ("negatives", "negative_ids", "negative_scores", "positive_scores", "short_reason")
 
 
-def _corpus_columns(corpus: Any, use_title: bool) -> tuple[list[str], list[str]]:
-    """Ids and texts from a ``datasets.Dataset``, a list of dicts, a ``{id: text}`` dict or a list of strings."""
-    if isinstance(corpus, dict):
-        ids, texts = [str(k) for k in corpus], list(corpus.values())
-    elif hasattr(corpus, "column_names"):
-        cols = corpus.column_names
-        if "text" not in cols:
-            raise ValueError(f"corpus has no 'text' column (columns: {cols}); rename the passage column to 'text'")
-        texts = list(corpus["text"])
-        id_col = "_id" if "_id" in cols else "id" if "id" in cols else None
-        ids = [str(i) for i in corpus[id_col]] if id_col else [str(i) for i in range(len(texts))]
-        if use_title and "title" in cols:
-            texts = [passage_text(t, x) if x is not None else None for t, x in zip(corpus["title"], texts)]
-    elif len(corpus) and isinstance(corpus[0], dict):
-        ids = [str(r.get("_id", r.get("id", i))) for i, r in enumerate(corpus)]
-        texts = [passage_text(r.get("title"), r["text"], use_title) if r.get("text") is not None else None for r in corpus]
-    else:
-        ids, texts = [str(i) for i in range(len(corpus))], list(corpus)
-    if not texts:
-        raise ValueError("the corpus is empty: mining needs passages to search")
-    for i, t in enumerate(texts):
-        if not isinstance(t, str) or not t.strip():
-            raise ValueError(f"corpus row {i} (id {ids[i]!r}) has an empty or missing text; drop or fill it first")
-    if len(set(ids)) != len(ids):
-        dup = next(i for i, n in Counter(ids).items() if n > 1)
-        raise ValueError(f"corpus id {dup!r} occurs more than once; ids must be unique")
-    return ids, texts
-
-
 class HardNegativeMiner:
-    """Adds ``negatives``, ``negative_ids``, ``negative_scores`` and ``positive_scores`` to query rows.
+    """Adds ``negatives``, ``negative_ids``, ``negative_scores``, ``positive_scores`` and ``short_reason``.
 
-    Use it as ``ds.map(miner, batched=True)``: every input column and the row order are kept. The corpus is
+    Use it as ``ds.map(miner, batched=True)``: every input column and the row order are kept. A row with fewer
+    than ``num_negatives`` says why in ``short_reason`` ("" otherwise); nothing is padded. The corpus is
     encoded once per (teacher, prompts, max length, corpus) into an on-disk store that later miners reuse.
     Pickling a miner (as ``datasets`` does to fingerprint a map) sends only a small spec, never the model.
     """
@@ -89,19 +61,11 @@ class HardNegativeMiner:
         self.teachers = [Teacher(r, max_length=self.config.max_length, device=self.config.device) for r in refs]
         self.reranker_ref = reranker if reranker is None or isinstance(reranker, str) else register_instance(reranker)
         self._reranker = None if isinstance(reranker, str) else reranker
-        self.corpus_ids, self.corpus_texts = _corpus_columns(corpus, self.config.use_title)
+        self.corpus = Corpus.from_any(corpus, self.config.use_title)
         self._init_corpus()
 
     def _init_corpus(self) -> None:
-        self.corpus_hashes = text_hashes(self.corpus_texts)
-        self._id_to_pos = {cid: i for i, cid in enumerate(self.corpus_ids)}
-        self._hash_to_pos: dict[int, int] = {}
-        for i, h in enumerate(self.corpus_hashes.tolist()):
-            self._hash_to_pos.setdefault(h, i)
-        digest = hashlib.sha256()
-        for cid, text in zip(self.corpus_ids, self.corpus_texts):
-            digest.update(cid.encode() + b"\0" + text.encode() + b"\0")
-        self.corpus_fingerprint = digest.hexdigest()[:16]
+        self.corpus_fingerprint = self.corpus.fingerprint()
         self._stores: list[EmbeddingStore | None] = [None] * len(self.teachers)
         self._indexes: list[FaissIndex | None] = [None] * len(self.teachers)
         self.backend = ""
@@ -133,16 +97,12 @@ class HardNegativeMiner:
         return (_rebuild_miner, (json.dumps(self._spec(), sort_keys=True),))
 
     def _restore(self, spec: dict) -> None:
-        import pyarrow.feather as feather
-
         self.config = MiningConfig(**spec["config"])
         self.show_progress = spec["show_progress"]
         self.teachers = [Teacher.from_ref(r, self.config.max_length, self.config.device) for r in spec["teachers"]]
         self.reranker_ref = spec["reranker"]
         self._reranker = live_instance(self.reranker_ref) if str(self.reranker_ref).startswith("instance:") else None
-        table = feather.read_table(spec["corpus_file"], memory_map=True)
-        self.corpus_ids = table.column("id").to_pylist()
-        self.corpus_texts = table.column("text").to_pylist()
+        self.corpus = Corpus.read(spec["corpus_file"])
         self._init_corpus()
 
     def _cache_root(self) -> Path:
@@ -154,13 +114,7 @@ class HardNegativeMiner:
     def _corpus_file(self, write: bool = False) -> Path:
         path = self._cache_root() / f"corpus-{self.corpus_fingerprint}.arrow"
         if write and not path.exists():
-            import pyarrow as pa
-            import pyarrow.feather as feather
-
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            feather.write_feather(pa.table({"id": self.corpus_ids, "text": self.corpus_texts}), str(tmp))
-            os.replace(tmp, path)
+            self.corpus.write(path)
         return path
 
     # -- the store --------------------------------------------------------------------------------------------
@@ -178,7 +132,7 @@ class HardNegativeMiner:
             store = EmbeddingStore(self._cache_root() / fingerprint, fingerprint)
             rank, world = process_info()
             store.build(
-                self.corpus_texts,
+                self.corpus.text_view(),
                 lambda texts: teacher.encode(texts, cfg.passage_prompt, cfg.batch_size),
                 shard_size=cfg.shard_size,
                 dtype=cfg.store_dtype,
@@ -189,7 +143,7 @@ class HardNegativeMiner:
             if world > 1:
                 barrier()
                 if rank == 0:
-                    store.finalize(len(self.corpus_texts))
+                    store.finalize(len(self.corpus))
                 barrier()
             self._stores[teacher_index] = store
         return store
@@ -228,9 +182,11 @@ class HardNegativeMiner:
                                               pq_m=pq_m, num_rows=len(store.order), seed=cfg.seed, gpu=gpu)
             index = self._indexes[t]
             self.backend = index.kind
-            scores, rows = index.search(queries, k)
             if index.approximate_scores:
-                scores, rows = self._exact_rescore(store, queries, scores, rows)
+                _, rows = index.search(queries, min(len(store.order), k * cfg.pq_refine))
+                scores, rows = exact_rerank(queries, rows, lambda r: store.get(store.order[r]), k)
+            else:
+                scores, rows = index.search(queries, k)
             if "ivf" in self.backend and self.report.search_recall is None:
                 sample = slice(0, min(len(queries), 256))
                 _, exact = tiled_topk(queries[sample], store.iter_shards(), k, device=cfg.device or local_device())
@@ -241,16 +197,6 @@ class HardNegativeMiner:
         scores = scores.masked_fill(rows < 0, float("-inf"))
         self.report.backend = self.backend
         return scores, positions
-
-    @staticmethod
-    def _exact_rescore(store: EmbeddingStore, queries: torch.Tensor, scores: torch.Tensor, rows: torch.Tensor):
-        """Compressed-index candidates re-scored from the store, so filters compare exact teacher scores."""
-        found = rows >= 0
-        positions = store.order[rows.clamp(min=0).numpy()]
-        vectors = torch.from_numpy(store.get(positions.reshape(-1))).view(*rows.shape, -1)
-        exact = torch.einsum("qkd,qd->qk", vectors, queries.float()).masked_fill(~found, float("-inf"))
-        order = exact.argsort(dim=-1, descending=True, stable=True)
-        return exact.gather(1, order), rows.gather(1, order)
 
     # -- the transform ------------------------------------------------------------------------------------------
 
@@ -314,11 +260,15 @@ class HardNegativeMiner:
             for j, text in enumerate(plist):
                 pos_hash[i, j] = text_hash(text)
                 pos_mask[i, j] = True
-                if positive_ids is not None:
-                    pos_idx[i, j] = self._id_to_pos.get(positive_ids[i][j], -1)
+        if positive_ids is not None:
+            flat = [pid for ids in positive_ids for pid in ids]
+            found = iter(self.corpus.positions_of_ids(flat).tolist())
+            for i, ids in enumerate(positive_ids):
+                for j in range(len(ids)):
+                    pos_idx[i, j] = next(found)
         query_hash = torch.from_numpy(text_hashes(queries))
         seeds = [(cfg.seed * 1_000_003 + h) % (2**63) for h in query_hash.tolist()]
-        k = min(len(self.corpus_texts), cfg.range_max + width + 1)
+        k = min(len(self.corpus), cfg.range_max + width + 1)
 
         per_teacher = [self._mine_one(t, queries, positives, pos_idx, pos_hash, pos_mask, query_hash, seeds, k)
                        for t in range(len(self.teachers))]
@@ -331,8 +281,8 @@ class HardNegativeMiner:
             if reason:
                 kind = reason.split(":", 1)[0]
                 self.report.short_reasons[kind] = self.report.short_reasons.get(kind, 0) + 1
-            out["negatives"].append([self.corpus_texts[p] for p in positions])
-            out["negative_ids"].append([self.corpus_ids[p] for p in positions])
+            out["negatives"].append(self.corpus.texts(positions))
+            out["negative_ids"].append(self.corpus.ids(positions))
             out["negative_scores"].append([float(s) for s in scores])
             out["positive_scores"].append([float(s) for s in pos_scores])
             self.report.num_negatives_mined += len(positions)
@@ -351,12 +301,15 @@ class HardNegativeMiner:
         store = self.store(t)
         located: list[list[int]] = []
         missing: list[str] = []
+        by_text = self.corpus.positions_of_hashes(np.array([text_hash(t) for plist in positives for t in plist], dtype=np.int64))
+        flat_i = 0
         for i, plist in enumerate(positives):
             row = []
             for j, text in enumerate(plist):
                 pos = int(pos_idx[i, j])
                 if pos < 0:
-                    pos = self._hash_to_pos.get(text_hash(text), -1)
+                    pos = int(by_text[flat_i])
+                flat_i += 1
                 row.append(pos)
                 if pos < 0:
                     missing.append(text)
@@ -397,7 +350,7 @@ class HardNegativeMiner:
         if self.reranker_ref is not None:
             cand_scores, cand_pos, pos_scores = self._rerank(queries, positives, cand_scores, cand_pos, pos_scores)
 
-        cand_hash = torch.from_numpy(self.corpus_hashes)[cand_pos.clamp(min=0)]
+        cand_hash = torch.from_numpy(self.corpus.hashes)[cand_pos.clamp(min=0)]
         excluded = filters.exclusion_masks(cand_pos, cand_hash, pos_idx, pos_hash, query_hash)
         found = cand_pos >= 0
         valid = found.clone()
@@ -455,7 +408,7 @@ class HardNegativeMiner:
         for i, q in enumerate(queries):
             for j, p in enumerate(cand_pos[i].tolist()):
                 if p >= 0:
-                    pairs.append((q, self.corpus_texts[p]))
+                    pairs.append((q, self.corpus.text(p)))
                     where.append((0, i, j))
             for j, text in enumerate(positives[i]):
                 pairs.append((q, text))
@@ -533,11 +486,20 @@ class HardNegativeMiner:
         return mined
 
     def _mine_sharded(self, dataset: Any, rank: int, world: int, batch_size: int, map_kwargs: dict) -> Any:
-        """Each rank mines a contiguous slice; every rank returns the slices concatenated in order."""
+        """Each rank mines a contiguous slice; every rank returns the slices concatenated in order.
+
+        The slices are handed over on disk and memory-mapped by every rank; rank 0 removes them when it exits
+        (Linux keeps unlinked files readable for ranks that still map them).
+        """
+        import atexit
+        import shutil
+
         from datasets import concatenate_datasets, load_from_disk
 
         self.encode_corpus()
         parts = self._cache_root() / "parts" / shared_run_id()
+        if rank == 0:
+            atexit.register(shutil.rmtree, parts, ignore_errors=True)
         part = dataset.select(row_slice(len(dataset), rank, world))
         mined = part.map(self, batched=True, batch_size=batch_size, **map_kwargs)
         mined.save_to_disk(str(parts / f"rank{rank}"))

@@ -81,6 +81,7 @@ class MiningReport:
             f"{self.num_rows_short} rows ({100 * self.num_rows_short / n:.1f}%) have fewer than "
             f"{self.config.get('num_negatives')}, {self.num_rows_empty} have none"
             + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(self.short_reasons.items()))})" if self.short_reasons else "")
+            + (f"; {self.backend} recall@k vs exact search {self.search_recall:.3f}" if self.search_recall is not None else "")
         )
 
     def plot_histogram(self, path: str | Path) -> Path:

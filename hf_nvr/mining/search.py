@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -68,6 +68,30 @@ def tiled_topk(
             tile_rows.append(top.indices + start)
         best_scores, best_rows = merge_topk(best_scores, best_rows, torch.cat(tile_scores), torch.cat(tile_rows), k)
     return best_scores.cpu(), best_rows.cpu()
+
+
+def exact_rerank(
+    queries: torch.Tensor,
+    rows: torch.Tensor,
+    vectors: Callable[[np.ndarray], np.ndarray],
+    k: int,
+    *,
+    query_tile: int = 1024,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Re-score approximate candidates exactly and keep the best ``k`` (the refinement step of IVF-PQ).
+
+    ``rows`` are ``[Q, K]`` store rows (-1: none), ``vectors(store_rows)`` returns their float32 embeddings.
+    """
+    scores, kept = [], []
+    for q0 in range(0, queries.shape[0], query_tile):
+        part = rows[q0 : q0 + query_tile]
+        found = part >= 0
+        vecs = torch.from_numpy(vectors(part.clamp(min=0).reshape(-1).numpy())).view(*part.shape, -1)
+        exact = torch.einsum("qkd,qd->qk", vecs, queries[q0 : q0 + query_tile].float()).masked_fill(~found, float("-inf"))
+        top = exact.topk(min(k, exact.shape[1]), dim=1, sorted=True)
+        scores.append(top.values)
+        kept.append(part.gather(1, top.indices).masked_fill(top.values == float("-inf"), -1))
+    return torch.cat(scores), torch.cat(kept)
 
 
 def default_pq_m(dim: int) -> int:

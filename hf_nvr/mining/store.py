@@ -207,6 +207,8 @@ class EmbeddingStore:
             self._load()
         rows = self._rank[np.asarray(positions, dtype=np.int64)]
         out = np.empty((len(rows), self._shards[0].shape[1]), dtype=np.float32)
-        for j, row in enumerate(rows):
-            out[j] = self._shards[row // self._shard_size][row % self._shard_size]
+        shard_of, within = np.divmod(rows, self._shard_size)
+        for shard in np.unique(shard_of):
+            here = shard_of == shard
+            out[here] = self._shards[shard][within[here]]
         return out

@@ -105,6 +105,16 @@ def test_optional_mined_columns_survive_only_when_every_source_has_them():
     assert "negative_scores" not in mixed.column_names
 
 
+def test_a_mined_source_whose_rows_all_came_up_empty_still_blends():
+    empty = Dataset.from_list([{"query": f"q{i}", "positive": [f"p{i}"], "negatives": [], "negative_ids": [],
+                                "negative_scores": [], "positive_scores": [0.5]} for i in range(3)])
+    assert str(empty.features["negatives"].feature) == "Value('null')"  # what arrow infers for all-empty lists
+    blend = build_blend([BlendSource(name="e", data=empty), BlendSource(name="s", data=mined_rows("s", 3))], seed=0)
+    rows = {r["query"]: r for r in blend}
+    assert rows["q0"]["negatives"] == [] and rows["q0"]["dataset"] == "e"
+    assert str(blend.features["negatives"].feature) == "Value('string')"
+
+
 def test_columns_mapping_and_local_files(tmp_path):
     raw = Dataset.from_dict({"anchor": ["q1", "q2"], "answer": ["p1", "p2"], "hard": [["n1"], ["n2"]]})
     raw.to_json(tmp_path / "rows.jsonl")

@@ -38,3 +38,4 @@ def test_two_processes_give_the_single_process_output(tiny_st_dir, tmp_path):
     shards2 = sorted((tmp_path / "c2").rglob("shard_*.npy"))
     assert len(shards1) == len(shards2) == 6
     assert [p.read_bytes() for p in shards1] == [p.read_bytes() for p in shards2]
+    assert not any((tmp_path / "c2" / "parts").iterdir())  # the ranks' hand-over slices are gone after exit

@@ -166,6 +166,7 @@ def test_ivfpq_backend_rescores_candidates_exactly(tiny_st_dir, corpus, config):
     approx = ds.map(miner, batched=True)
     assert miner.report.backend == "faiss-ivfpq-cpu"
     assert 0.0 < miner.report.search_recall <= 1.0
+    assert f"faiss-ivfpq-cpu recall@k vs exact search {miner.report.search_recall:.3f}" in miner.report.summary()
     compared = 0
     for row_a, row_e in zip(approx, exact):
         assert row_a["negative_scores"] == sorted(row_a["negative_scores"], reverse=True)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from hf_nvr.mining.search import FaissIndex, default_pq_m, tiled_topk
+from hf_nvr.mining.search import FaissIndex, default_pq_m, exact_rerank, tiled_topk
 
 
 def _shards(emb, size):
@@ -76,3 +76,17 @@ def test_faiss_ivfpq_refuses_sub_vectors_that_do_not_divide_dim():
     corpus = np.zeros((300, 10), dtype=np.float32)
     with pytest.raises(ValueError, match=r"pq_m dividing dim=10.*try 1"):
         FaissIndex(_shards(corpus, 100), 10, num_rows=300, ivf_nlist=4, pq_m=4)
+
+
+def test_exact_rerank_rescores_and_keeps_the_best_k():
+    rng = np.random.default_rng(5)
+    corpus = rng.normal(size=(300, 8)).astype(np.float32)
+    queries = torch.from_numpy(rng.normal(size=(9, 8)).astype(np.float32))
+    exact = (queries @ torch.from_numpy(corpus).T).topk(5, dim=1)
+    worst = (queries @ torch.from_numpy(corpus).T).topk(10, dim=1, largest=False).indices
+    candidates = torch.cat([exact.indices.flip(1), worst, torch.full((9, 2), -1)], dim=1)
+    scores, rows = exact_rerank(queries, candidates, lambda r: corpus[r], 5, query_tile=4)
+    assert torch.equal(rows, exact.indices) and torch.allclose(scores, exact.values, atol=1e-5)
+    few = torch.tensor([[3, -1, -1]])
+    s, r = exact_rerank(queries[:1], few, lambda x: corpus[x], 3)
+    assert r.tolist() == [[3, -1, -1]] and s[0, 1] == float("-inf")

@@ -121,3 +121,21 @@ def test_write_errors_name_the_path(tmp_path):
         EmbeddingStore(blocker / "store", "fp").build(TEXTS, _encoder([]), show_progress=False)
     with pytest.raises(OSError, match=r"could not write .*missing/file\.npy"):
         atomic_write_bytes(tmp_path / "missing" / "file.npy", b"data")
+
+
+def test_disk_full_names_the_path_and_keeps_the_old_file(tmp_path, monkeypatch):
+    import errno
+
+    from hf_nvr.mining import store as store_module
+
+    target = tmp_path / "manifest.json"
+    store_module.atomic_write_bytes(target, b"old")
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, "fsync", full_disk)  # a full disk cannot be made here without root mounts
+    with pytest.raises(OSError, match=r"could not write .*manifest\.json: No space left on device"):
+        store_module.atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]  # no temp file left behind

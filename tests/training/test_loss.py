@@ -97,3 +97,19 @@ def test_false_negatives_are_masked_by_id_too():
     logits, _ = info_nce_logits(Q, P, VALID, HASH, POS_HASH, passage_id_hash=ids, positive_id_hash=torch.tensor([[11], [13]]),
                                 temperature=1.0, similarity="dot")
     assert logits[0, 3] == float("-inf") and torch.isfinite(logits[0, :3]).all()
+
+
+def test_equals_sentence_transformers_mnrl_on_identical_embeddings():
+    """The peer's InfoNCE: MultipleNegativesRankingLoss with scale = 1/τ over n-tuples (no duplicates to mask)."""
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    torch.manual_seed(0)
+    rows, negatives, dim, tau = 6, 3, 16, 0.05
+    queries = torch.randn(rows, dim)
+    passages = torch.randn(rows, 1 + negatives, dim)
+    hashes = torch.arange(rows * (1 + negatives)).view(rows, 1 + negatives)
+    ours = info_nce_loss(queries, passages, torch.ones(rows, 1 + negatives, dtype=torch.bool), hashes,
+                         hashes[:, :1], temperature=tau, similarity="cosine")
+    mnrl = MultipleNegativesRankingLoss(model=None, scale=1 / tau)
+    theirs = mnrl.compute_loss_from_embeddings([queries, *passages.unbind(1)], labels=None)
+    assert ours.item() == pytest.approx(theirs.item(), abs=1e-6)
