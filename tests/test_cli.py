@@ -74,16 +74,17 @@ def test_quickstart_end_to_end_on_a_slice(tmp_path, scifact_dir):
 @pytest.mark.slow
 def test_cpu_recipe_under_accelerate_with_two_processes(tmp_path, tiny_st_dir, scifact_dir):
     """The shipped CPU recipe, launched by accelerate on 2 gloo processes, on a tiny model for a few steps."""
+    from hf_nvr.common.beir import load_beir
+
     root = Path(__file__).resolve().parents[1]
     beir = tmp_path / "beir"
     (beir / "qrels").mkdir(parents=True)
-    corpus = [json.loads(line) for line in (scifact_dir / "corpus.jsonl").read_text().splitlines()[:300]]
-    (beir / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus))
-    ids = {r["_id"] for r in corpus}
-    qrels = [line.split("\t") for line in (scifact_dir / "qrels" / "train.tsv").read_text().splitlines()[1:]]
-    keep = [q for q in qrels if q[1] in ids]
-    (beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join("\t".join(q) + "\n" for q in keep))
-    (beir / "queries.jsonl").write_text((scifact_dir / "queries.jsonl").read_text())
+    train = load_beir(scifact_dir, "train")  # the shared copy (plain jsonl) or the bundled one (gzipped)
+    ids = list(train.corpus)[:300]
+    (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, **train.corpus[d]}) + "\n" for d in ids))
+    keep = [(q, d, r) for q, rels in train.qrels.items() for d, r in rels.items() if d in set(ids)]
+    (beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{r}\n" for q, d, r in keep))
+    (beir / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in train.queries.items()))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(root / "recipes/accelerate/cpu.yaml"),
            "--num_processes", "2", str(root / "recipes/train.py"), str(root / "recipes/scifact_cpu.yaml"),
