@@ -62,7 +62,7 @@ def _mine(args: argparse.Namespace) -> None:
     teachers = args.teacher
     miner = HardNegativeMiner(teachers[0] if len(teachers) == 1 else None, corpus, config,
                               teachers=teachers if len(teachers) > 1 else None, reranker=args.reranker)
-    mined = miner.mine(queries, load_from_cache_file=False)
+    mined = miner.mine(queries, batch_size=args.map_batch_size, load_from_cache_file=False)
     if process_info()[0] != 0:
         return
     print(miner.report.summary())
@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--reranker", help="optional cross-encoder to re-score candidates")
     mine.add_argument("--output", required=True, help=".jsonl/.parquet path, or a hub dataset id to push to")
     mine.add_argument("--keep-top1", dest="keep_top1", action="store_true", default=None)
+    mine.add_argument("--map-batch-size", dest="map_batch_size", type=int, default=256,
+                      help="query rows per mapped batch (and per unit of work split between processes)")
     mine.add_argument("--num-processes", dest="num_processes", type=int,
                       help="shard encoding and search over N processes (same output as one)")
     for name, kind in [("method", str), ("num_negatives", int), ("range_max", int), ("shift", int),

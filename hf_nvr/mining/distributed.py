@@ -1,9 +1,9 @@
 """Mining across processes: ``accelerate launch`` / ``torchrun`` start them, we only split and merge the work.
 
 Corpus shards are encoded round-robin by rank (see :class:`~hf_nvr.mining.store.EmbeddingStore`); query rows are
-split into contiguous slices, each rank mines its slice against the whole store, and rank 0 concatenates the
-slices in order. Per-row results do not depend on batching (sampling is seeded per row), so the output equals the
-single-process run.
+split into contiguous slices of whole batches, each rank mines its slice against the whole store, and rank 0
+concatenates the slices in order. Sampling is seeded per row and every rank encodes the same query batches as one
+process would, so the output equals the single-process run (bit for bit when each process uses as many threads).
 """
 
 from __future__ import annotations
@@ -38,11 +38,17 @@ def barrier() -> None:
         torch.distributed.barrier()
 
 
-def row_slice(num_rows: int, rank: int, world_size: int) -> range:
-    """The contiguous block of rows a rank mines (sizes differ by at most one)."""
-    base, extra = divmod(num_rows, world_size)
+def row_slice(num_rows: int, rank: int, world_size: int, block: int = 1) -> range:
+    """The contiguous rows a rank mines: whole ``block``s (the map's batch size), counts differing by at most one.
+
+    Cutting at batch boundaries gives every rank the very batches one process would encode, so the query
+    embeddings (which depend on a batch's padding) and hence the scores are bit-for-bit the same.
+    """
+    blocks = -(-num_rows // block)
+    base, extra = divmod(blocks, world_size)
     start = rank * base + min(rank, extra)
-    return range(start, start + base + (rank < extra))
+    stop = start + base + (rank < extra)
+    return range(min(start * block, num_rows), min(stop * block, num_rows))
 
 
 def shared_run_id() -> str:

@@ -500,16 +500,19 @@ class HardNegativeMiner:
         parts = self._cache_root() / "parts" / shared_run_id()
         if rank == 0:
             atexit.register(shutil.rmtree, parts, ignore_errors=True)
-        part = dataset.select(row_slice(len(dataset), rank, world))
-        mined = part.map(self, batched=True, batch_size=batch_size, **map_kwargs)
-        mined.save_to_disk(str(parts / f"rank{rank}"))
+        rows = row_slice(len(dataset), rank, world, block=batch_size)
+        parts.mkdir(parents=True, exist_ok=True)
+        if len(rows):  # fewer batches than ranks leaves some ranks without rows
+            mined = dataset.select(rows).map(self, batched=True, batch_size=batch_size, **map_kwargs)
+            mined.save_to_disk(str(parts / f"rank{rank}"))
         (parts / f"report{rank}.json").write_text(json.dumps(self.report.state()))
         barrier()
         merged = MiningReport(**json.loads((parts / "report0.json").read_text()))
         for r in range(1, world):
             merged.merge(MiningReport(**json.loads((parts / f"report{r}.json").read_text())))
         self.report = merged
-        result = concatenate_datasets([load_from_disk(str(parts / f"rank{r}")) for r in range(world)])
+        slices = [parts / f"rank{r}" for r in range(world)]
+        result = concatenate_datasets([load_from_disk(str(path)) for path in slices if path.exists()])
         barrier()
         return result
 

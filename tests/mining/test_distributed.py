@@ -11,6 +11,9 @@ from hf_nvr.mining.distributed import row_slice
 def test_row_slices_cover_rows_once():
     slices = [row_slice(11, r, 3) for r in range(3)]
     assert [list(s) for s in slices] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10]]
+    batched = [row_slice(809, r, 2, block=256) for r in range(2)]
+    assert batched == [range(0, 512), range(512, 809)]  # whole map batches: the same encode calls as one process
+    assert [row_slice(3, r, 4, block=2) for r in range(4)] == [range(0, 2), range(2, 3), range(3, 3), range(3, 3)]
 
 
 @pytest.mark.slow
@@ -22,7 +25,7 @@ def test_two_processes_give_the_single_process_output(tiny_st_dir, tmp_path):
                                for i in range(13)))
     common = [sys.executable, "-m", "hf_nvr.cli", "mine", "--queries", str(queries), "--corpus", str(corpus),
               "--teacher", tiny_st_dir, "--method", "topk_marginpos", "--num-negatives", "3", "--sample-from-top", "8",
-              "--shard-size", "16"]
+              "--shard-size", "16", "--map-batch-size", "4"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = subprocess.run([*common, "--output", str(tmp_path / "one.jsonl"), "--cache-dir", str(tmp_path / "c1")],
                          env=env, capture_output=True, text=True, timeout=300)
@@ -39,3 +42,27 @@ def test_two_processes_give_the_single_process_output(tiny_st_dir, tmp_path):
     assert len(shards1) == len(shards2) == 6
     assert [p.read_bytes() for p in shards1] == [p.read_bytes() for p in shards2]
     assert not any((tmp_path / "c2" / "parts").iterdir())  # the ranks' hand-over slices are gone after exit
+
+
+@pytest.mark.slow
+def test_cross_encoder_rescoring_shards_the_same_way(tiny_st_dir, tiny_bert_dir, tmp_path):
+    from sentence_transformers import CrossEncoder
+
+    reranker = tmp_path / "reranker"
+    CrossEncoder(tiny_bert_dir, num_labels=1, device="cpu").save_pretrained(str(reranker))  # its head fixed on disk
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": f"passage {i} on {i % 4}"}) + "\n" for i in range(40)))
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("".join(json.dumps({"query": f"on {i % 4} number {i}", "positive": f"passage {i} on {i % 4}"}) + "\n"
+                               for i in range(9)))
+    common = [sys.executable, "-m", "hf_nvr.cli", "mine", "--queries", str(queries), "--corpus", str(corpus),
+              "--teacher", tiny_st_dir, "--reranker", str(reranker), "--method", "naive_topk", "--num-negatives", "3",
+              "--shard-size", "8"]  # 9 rows are one map batch: rank 1 gets none and must still hand over
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for name, extra in (("one", []), ("two", ["--num-processes", "2"])):
+        run = subprocess.run([*common, "--output", str(tmp_path / f"{name}.jsonl"), "--cache-dir", str(tmp_path / name), *extra],
+                             env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "one.jsonl").read_text() == (tmp_path / "two.jsonl").read_text()
+    rows = [json.loads(line) for line in (tmp_path / "two.jsonl").read_text().splitlines()]
+    assert all(r["negative_scores"] == sorted(r["negative_scores"], reverse=True) for r in rows)
