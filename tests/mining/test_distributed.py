@@ -16,32 +16,39 @@ def test_row_slices_cover_rows_once():
     assert [row_slice(3, r, 4, block=2) for r in range(4)] == [range(0, 2), range(2, 3), range(3, 3), range(3, 3)]
 
 
+def _mine_command(tmp_path, teacher: str, num_docs: int, num_queries: int, *flags: str) -> list[str]:
+    """Writes a small corpus and query file; returns the ``hf-nvr mine`` command over them (output flags left out)."""
+    text = "passage {i} about topic {t} and {u}"
+    with open(tmp_path / "corpus.jsonl", "w") as fh:
+        fh.writelines(json.dumps({"_id": f"d{i}", "text": text.format(i=i, t=i % 7, u=i % 3)}) + "\n" for i in range(num_docs))
+    with open(tmp_path / "queries.jsonl", "w") as fh:
+        fh.writelines(json.dumps({"query": f"topic {i % 7} and {i}", "positive": text.format(i=i, t=i % 7, u=i % 3)}) + "\n"
+                      for i in range(num_queries))
+    return [sys.executable, "-m", "hf_nvr.cli", "mine", "--queries", str(tmp_path / "queries.jsonl"),
+            "--corpus", str(tmp_path / "corpus.jsonl"), "--teacher", teacher, *flags]
+
+
+def _run_one_and_two(tmp_path, command: list[str]) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for name, extra in (("one", []), ("two", ["--num-processes", "2"])):
+        run = subprocess.run([*command, "--output", str(tmp_path / f"{name}.jsonl"), "--cache-dir", str(tmp_path / name),
+                              *extra], env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+
+
 @pytest.mark.slow
 def test_two_processes_give_the_single_process_output(tiny_st_dir, tmp_path):
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": f"passage {i} about topic {i % 7} and {i % 3}"}) + "\n" for i in range(90)))
-    queries = tmp_path / "queries.jsonl"
-    queries.write_text("".join(json.dumps({"query": f"topic {i % 7} and {i}", "positive": f"passage {i} about topic {i % 7} and {i % 3}"}) + "\n"
-                               for i in range(13)))
-    common = [sys.executable, "-m", "hf_nvr.cli", "mine", "--queries", str(queries), "--corpus", str(corpus),
-              "--teacher", tiny_st_dir, "--method", "topk_marginpos", "--num-negatives", "3", "--sample-from-top", "8",
-              "--shard-size", "16", "--map-batch-size", "4"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    one = subprocess.run([*common, "--output", str(tmp_path / "one.jsonl"), "--cache-dir", str(tmp_path / "c1")],
-                         env=env, capture_output=True, text=True, timeout=300)
-    assert one.returncode == 0, one.stderr[-2000:]
-    two = subprocess.run([*common, "--output", str(tmp_path / "two.jsonl"), "--cache-dir", str(tmp_path / "c2"),
-                          "--num-processes", "2"], env=env, capture_output=True, text=True, timeout=300)
-    assert two.returncode == 0, two.stderr[-2000:]
+    _run_one_and_two(tmp_path, _mine_command(tmp_path, tiny_st_dir, 90, 13, "--method", "topk_marginpos", "--num-negatives", "3",
+                                             "--sample-from-top", "8", "--shard-size", "16", "--map-batch-size", "4"))
     assert (tmp_path / "one.jsonl").read_text() == (tmp_path / "two.jsonl").read_text()
     r1 = json.loads((tmp_path / "one.report.json").read_text())
     r2 = json.loads((tmp_path / "two.report.json").read_text())
     assert r1["dropped"] == r2["dropped"] and r1["num_queries"] == r2["num_queries"] == 13
-    shards1 = sorted((tmp_path / "c1").rglob("shard_*.npy"))
-    shards2 = sorted((tmp_path / "c2").rglob("shard_*.npy"))
+    shards1 = sorted((tmp_path / "one").rglob("shard_*.npy"))
+    shards2 = sorted((tmp_path / "two").rglob("shard_*.npy"))
     assert len(shards1) == len(shards2) == 6
     assert [p.read_bytes() for p in shards1] == [p.read_bytes() for p in shards2]
-    assert not any((tmp_path / "c2" / "parts").iterdir())  # the ranks' hand-over slices are gone after exit
+    assert not any((tmp_path / "two" / "parts").iterdir())  # the ranks' hand-over slices are gone after exit
 
 
 @pytest.mark.slow
@@ -50,19 +57,9 @@ def test_cross_encoder_rescoring_shards_the_same_way(tiny_st_dir, tiny_bert_dir,
 
     reranker = tmp_path / "reranker"
     CrossEncoder(tiny_bert_dir, num_labels=1, device="cpu").save_pretrained(str(reranker))  # its head fixed on disk
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": f"passage {i} on {i % 4}"}) + "\n" for i in range(40)))
-    queries = tmp_path / "queries.jsonl"
-    queries.write_text("".join(json.dumps({"query": f"on {i % 4} number {i}", "positive": f"passage {i} on {i % 4}"}) + "\n"
-                               for i in range(9)))
-    common = [sys.executable, "-m", "hf_nvr.cli", "mine", "--queries", str(queries), "--corpus", str(corpus),
-              "--teacher", tiny_st_dir, "--reranker", str(reranker), "--method", "naive_topk", "--num-negatives", "3",
-              "--shard-size", "8"]  # 9 rows are one map batch: rank 1 gets none and must still hand over
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for name, extra in (("one", []), ("two", ["--num-processes", "2"])):
-        run = subprocess.run([*common, "--output", str(tmp_path / f"{name}.jsonl"), "--cache-dir", str(tmp_path / name), *extra],
-                             env=env, capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stderr[-2000:]
+    # 9 rows are one map batch: rank 1 gets none and must still hand over
+    _run_one_and_two(tmp_path, _mine_command(tmp_path, tiny_st_dir, 40, 9, "--reranker", str(reranker), "--method", "naive_topk",
+                                             "--num-negatives", "3", "--shard-size", "8"))
     assert (tmp_path / "one.jsonl").read_text() == (tmp_path / "two.jsonl").read_text()
     rows = [json.loads(line) for line in (tmp_path / "two.jsonl").read_text().splitlines()]
     assert all(r["negative_scores"] == sorted(r["negative_scores"], reverse=True) for r in rows)
