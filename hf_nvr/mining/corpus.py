@@ -49,13 +49,14 @@ class _TextView(Sequence):
 class Corpus:
     """Ids (strings, unique) and passage texts (non-blank) of a mining corpus."""
 
-    def __init__(self, ids: pa.ChunkedArray | pa.Array, texts: pa.ChunkedArray | pa.Array) -> None:
+    def __init__(self, ids: pa.ChunkedArray | pa.Array, texts: pa.ChunkedArray | pa.Array, *, validate: bool = True) -> None:
         self._ids = pa.chunked_array([ids]) if isinstance(ids, pa.Array) else ids
         self._texts = pa.chunked_array([texts]) if isinstance(texts, pa.Array) else texts
         self._id_index: tuple[np.ndarray, np.ndarray] | None = None
         self._hash_index: tuple[np.ndarray, np.ndarray] | None = None
         self._hashes: np.ndarray | None = None
-        self._validate()
+        if validate:
+            self._validate()
 
     # -- construction -----------------------------------------------------------------------------------------
 
@@ -92,11 +93,11 @@ class Corpus:
 
     @classmethod
     def read(cls, path: str | Path) -> Corpus:
-        """A corpus written by :meth:`write`, memory-mapped (nothing is read until used)."""
+        """A corpus written by :meth:`write` (validated then), memory-mapped: nothing is read until used."""
         import pyarrow.feather as feather
 
         table = feather.read_table(str(path), memory_map=True)
-        return cls(table.column("id"), table.column("text"))
+        return cls(table.column("id"), table.column("text"), validate=False)
 
     def write(self, path: str | Path) -> None:
         """Uncompressed Arrow IPC (so :meth:`read` maps it), written atomically."""
@@ -116,14 +117,11 @@ class Corpus:
         if bad.size:
             i = int(bad[0])
             raise ValueError(f"corpus row {i} (id {self.id(i)!r}) has an empty or missing text; drop or fill it first")
-        keys, _ = self._ids_sorted()
-        same = np.flatnonzero(keys[1:] == keys[:-1])
-        if same.size:
-            _, order = self._ids_sorted()
-            for j in same:
-                a, b = self.id(int(order[j])), self.id(int(order[j + 1]))
-                if a == b:
-                    raise ValueError(f"corpus id {a!r} occurs more than once; ids must be unique")
+        keys, order = self._ids_sorted()
+        for j in np.flatnonzero(keys[1:] == keys[:-1]):
+            a, b = self.id(int(order[j])), self.id(int(order[j + 1]))
+            if a == b:
+                raise ValueError(f"corpus id {a!r} occurs more than once; ids must be unique")
 
     # -- access -----------------------------------------------------------------------------------------------
 

@@ -62,10 +62,10 @@ class HardNegativeMiner:
         self.reranker_ref = reranker if reranker is None or isinstance(reranker, str) else register_instance(reranker)
         self._reranker = None if isinstance(reranker, str) else reranker
         self.corpus = Corpus.from_any(corpus, self.config.use_title)
-        self._init_corpus()
+        self._init_corpus(self.corpus.fingerprint())
 
-    def _init_corpus(self) -> None:
-        self.corpus_fingerprint = self.corpus.fingerprint()
+    def _init_corpus(self, fingerprint: str) -> None:
+        self.corpus_fingerprint = fingerprint
         self._stores: list[EmbeddingStore | None] = [None] * len(self.teachers)
         self._indexes: list[FaissIndex | None] = [None] * len(self.teachers)
         self.backend = ""
@@ -103,7 +103,7 @@ class HardNegativeMiner:
         self.reranker_ref = spec["reranker"]
         self._reranker = live_instance(self.reranker_ref) if str(self.reranker_ref).startswith("instance:") else None
         self.corpus = Corpus.read(spec["corpus_file"])
-        self._init_corpus()
+        self._init_corpus(spec["corpus_fingerprint"])  # the file is named by it: no need to hash it again
 
     def _cache_root(self) -> Path:
         if self.config.cache_dir:
