@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--keep-top1", dest="keep_top1", action="store_true", default=None)
     mine.add_argument("--map-batch-size", dest="map_batch_size", type=int, default=256,
                       help="query rows per mapped batch (and per unit of work split between processes)")
+    mine.add_argument("--faiss-shard", dest="faiss_shard", action="store_true", default=None,
+                      help="faiss-gpu: split the index over this process's GPUs instead of a copy on each")
     mine.add_argument("--num-processes", dest="num_processes", type=int,
                       help="shard encoding and search over N processes (same output as one)")
     for name, kind in [("method", str), ("num_negatives", int), ("range_max", int), ("shift", int),

@@ -33,6 +33,18 @@ def local_device() -> str:
     return "cpu"
 
 
+def faiss_gpus(requested: str | None, world_size: int, available: int) -> tuple[int, ...]:
+    """GPUs a faiss index goes on: none when ``requested`` is not CUDA, this rank's own under a launcher (each
+    rank searches its own queries), the one named by ``cuda:N``, else every GPU faiss sees."""
+    if not available or (requested and not requested.startswith("cuda")):
+        return ()
+    if world_size > 1:
+        return (int(os.environ.get("LOCAL_RANK", "0")) % available,)
+    if requested and ":" in requested:
+        return (int(requested.split(":")[1]),)
+    return tuple(range(available))
+
+
 def barrier() -> None:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()

@@ -17,7 +17,14 @@ from hf_nvr.common.text import text_hash, text_hashes
 from hf_nvr.mining import filters
 from hf_nvr.mining.config import MiningConfig
 from hf_nvr.mining.corpus import Corpus
-from hf_nvr.mining.distributed import barrier, local_device, process_info, row_slice, shared_run_id
+from hf_nvr.mining.distributed import (
+    barrier,
+    faiss_gpus,
+    local_device,
+    process_info,
+    row_slice,
+    shared_run_id,
+)
 from hf_nvr.mining.report import MiningReport
 from hf_nvr.mining.search import FaissIndex, default_pq_m, exact_rerank, tiled_topk
 from hf_nvr.mining.store import EmbeddingStore
@@ -171,15 +178,20 @@ class HardNegativeMiner:
             scores, rows = tiled_topk(queries, store.iter_shards(), k, device=cfg.device or local_device())
         else:
             if self._indexes[t] is None:
+                import faiss
+
                 ivf = cfg.backend in ("faiss-ivf", "faiss-ivfpq")
                 nlist = cfg.ivf_nlist or (max(16, int(4 * np.sqrt(len(store.order)))) if ivf else None)
                 dim = next(store.iter_shards())[1].shape[1]
                 pq_m = (cfg.pq_m or default_pq_m(dim)) if cfg.backend == "faiss-ivfpq" else None
                 _, world = process_info()
-                device = cfg.device or local_device()
-                gpu = int(device.split(":")[1]) if world > 1 and device.startswith("cuda:") else None
+                if cfg.faiss_shard and world > 1:
+                    raise ValueError("MiningConfig.faiss_shard splits one index over the GPUs of a single process; "
+                                     "mine with one process (--num-processes 1) or drop faiss_shard")
+                gpus = faiss_gpus(cfg.device, world, faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0)
                 self._indexes[t] = FaissIndex(store.iter_shards(), dim, ivf_nlist=nlist, ivf_nprobe=cfg.ivf_nprobe,
-                                              pq_m=pq_m, num_rows=len(store.order), seed=cfg.seed, gpu=gpu)
+                                              pq_m=pq_m, num_rows=len(store.order), seed=cfg.seed, gpus=gpus,
+                                              shard=cfg.faiss_shard)
             index = self._indexes[t]
             self.backend = index.kind
             if index.approximate_scores:

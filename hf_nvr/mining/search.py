@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    import faiss
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +103,23 @@ def default_pq_m(dim: int) -> int:
     return max(m for m in range(1, max(1, dim // 8) + 1) if dim % m == 0)
 
 
+def to_gpus(index: faiss.Index, gpus: Sequence[int], *, shard: bool = False) -> faiss.Index:
+    """Place a CPU faiss index on ``gpus``: one full copy each (each copy searches a slice of the queries) or,
+    with ``shard``, one slice of the vectors each, for an index bigger than one GPU's memory; faiss merges."""
+    import faiss
+
+    if len(gpus) == 1:
+        return faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), gpus[0], index)
+    options = faiss.GpuMultipleClonerOptions()
+    options.shard = shard
+    return faiss.index_cpu_to_gpus_list(index, co=options, gpus=list(gpus))
+
+
 class FaissIndex:
     """A faiss inner-product index over the store: flat, IVF-Flat, or IVF-PQ (``pq_m`` bytes a vector).
 
-    With faiss-gpu the index is replicated on every visible GPU in a single process; under a launcher
-    (``gpu`` given) each rank keeps one copy on its own GPU, since every rank searches its own query slice.
+    ``gpus`` (faiss-gpu) places it with :func:`to_gpus`: one process replicates or shards it over all its GPUs;
+    under a launcher each rank passes its own GPU, since every rank searches its own query slice.
     IVF-PQ holds compressed codes only, for corpora whose float32 vectors do not fit in RAM or GPU memory.
     """
 
@@ -117,7 +133,8 @@ class FaissIndex:
         pq_m: int | None = None,
         num_rows: int,
         seed: int = 42,
-        gpu: int | None = None,
+        gpus: Sequence[int] = (),
+        shard: bool = False,
     ) -> None:
         import faiss
 
@@ -136,18 +153,19 @@ class FaissIndex:
             index.nprobe = ivf_nprobe
         else:
             index = faiss.IndexFlatIP(dim)
-        self.gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-        if self.gpus and gpu is not None:
-            self._resources = faiss.StandardGpuResources()
-            index = faiss.index_cpu_to_gpu(self._resources, gpu % self.gpus, index)
-        elif self.gpus:
-            index = faiss.index_cpu_to_all_gpus(index)
-        for _, shard in shards:
-            for c0 in range(0, shard.shape[0], 65536):
-                index.add(np.ascontiguousarray(shard[c0 : c0 + 65536], dtype=np.float32))
+        self.gpus = tuple(gpus)
+        shard = shard and len(self.gpus) > 1
+        if self.gpus and not shard:
+            index = to_gpus(index, self.gpus)  # empty: the GPUs do the list assignment of every added vector
+        for _, vectors in shards:
+            for c0 in range(0, vectors.shape[0], 65536):
+                index.add(np.ascontiguousarray(vectors[c0 : c0 + 65536], dtype=np.float32))
+        if shard:
+            index = to_gpus(index, self.gpus, shard=True)  # filled: faiss splits the vectors; a sharded flat index takes one add only
         self.index = index
         structure = ("ivfpq" if pq_m else "ivf") if ivf_nlist else "flat"
-        self.kind = f"faiss-{structure}-{'gpu' if self.gpus else 'cpu'}"
+        placement = ("gpu-sharded" if shard else "gpu") if self.gpus else "cpu"
+        self.kind = f"faiss-{structure}-{placement}"
         self.approximate_scores = bool(pq_m)
         logger.info("search backend: %s over %d rows", self.kind, num_rows)
 

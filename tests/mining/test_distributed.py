@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from hf_nvr.mining.distributed import row_slice
+from hf_nvr.mining.distributed import faiss_gpus, row_slice
 
 
 def test_row_slices_cover_rows_once():
@@ -63,3 +63,12 @@ def test_cross_encoder_rescoring_shards_the_same_way(tiny_st_dir, tiny_bert_dir,
     assert (tmp_path / "one.jsonl").read_text() == (tmp_path / "two.jsonl").read_text()
     rows = [json.loads(line) for line in (tmp_path / "two.jsonl").read_text().splitlines()]
     assert all(r["negative_scores"] == sorted(r["negative_scores"], reverse=True) for r in rows)
+
+
+def test_faiss_gpus_follow_the_device_and_the_launcher(monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert faiss_gpus(None, 1, 0) == () and faiss_gpus("cuda", 1, 0) == ()
+    assert faiss_gpus("cpu", 1, 4) == ()
+    assert faiss_gpus(None, 1, 4) == faiss_gpus("cuda", 1, 4) == (0, 1, 2, 3)
+    assert faiss_gpus("cuda:2", 1, 4) == (2,)
+    assert faiss_gpus(None, 2, 2) == faiss_gpus("cuda:0", 2, 2) == (1,)

@@ -150,6 +150,22 @@ def test_faiss_backend_matches_torch(tiny_st_dir, corpus, config):
     assert miner.report.backend == "faiss-flat-cpu"
 
 
+def test_faiss_gpu_placement_follows_the_config(tiny_st_dir, corpus, config, stand_in_gpus):
+    ds = Dataset.from_list(_rows())
+    exact = ds.map(HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "backend": "torch"}),
+                                     show_progress=False), batched=True)
+    sharded = HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "faiss_shard": True}),
+                                show_progress=False)
+    assert ds.map(sharded, batched=True)["negative_ids"] == exact["negative_ids"]
+    assert sharded.report.backend == "faiss-flat-gpu-sharded" and stand_in_gpus == [("shard", (0, 1), len(CORPUS))]
+    on_cpu = HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "backend": "faiss", "device": "cpu"}),
+                               show_progress=False)
+    assert ds.map(on_cpu, batched=True)["negative_ids"] == exact["negative_ids"]
+    assert on_cpu.report.backend == "faiss-flat-cpu" and len(stand_in_gpus) == 1
+    with pytest.raises(ValueError, match="faiss_shard needs a faiss backend"):
+        MiningConfig(backend="torch", faiss_shard=True)
+
+
 def test_ivf_backend_reports_its_recall(tiny_st_dir, corpus, config):
     miner = HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "backend": "faiss-ivf", "ivf_nlist": 4,
                                                                    "ivf_nprobe": 4}), show_progress=False)

@@ -90,3 +90,21 @@ def test_exact_rerank_rescores_and_keeps_the_best_k():
     few = torch.tensor([[3, -1, -1]])
     s, r = exact_rerank(queries[:1], few, lambda x: corpus[x], 3)
     assert r.tolist() == [[3, -1, -1]] and s[0, 1] == float("-inf")
+
+
+@pytest.mark.parametrize("ivf_nlist", [None, 8])
+@pytest.mark.parametrize(("gpus", "shard", "kind", "call"), [
+    ((0, 1), False, "gpu", ("replicate", (0, 1), 0)),
+    ((0, 1), True, "gpu-sharded", ("shard", (0, 1), 900)),
+    ((1,), True, "gpu", ("one", 1, 0)),
+])
+def test_faiss_index_on_gpus_finds_what_the_cpu_index_finds(stand_in_gpus, ivf_nlist, gpus, shard, kind, call):
+    rng = np.random.default_rng(5)
+    corpus = rng.normal(size=(900, 8)).astype(np.float32)
+    queries = torch.from_numpy(rng.normal(size=(30, 8)).astype(np.float32))
+    cpu = FaissIndex(_shards(corpus, 256), 8, num_rows=900, ivf_nlist=ivf_nlist, ivf_nprobe=8)
+    placed = FaissIndex(_shards(corpus, 256), 8, num_rows=900, ivf_nlist=ivf_nlist, ivf_nprobe=8, gpus=gpus, shard=shard)
+    assert stand_in_gpus == [call]
+    assert placed.kind == f"faiss-{'ivf' if ivf_nlist else 'flat'}-{kind}" and placed.index.ntotal == 900
+    expected, got = cpu.search(queries, 10), placed.search(queries, 10)
+    assert torch.equal(got[1], expected[1]) and torch.allclose(got[0], expected[0])
