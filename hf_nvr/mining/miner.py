@@ -64,6 +64,9 @@ class HardNegativeMiner:
             raise ValueError("HardNegativeMiner needs a teacher (hub id, local path or SentenceTransformer)")
         if corpus is None:
             raise ValueError("HardNegativeMiner needs a corpus (datasets.Dataset with 'text', or a list of str)")
+        if self.config.faiss_shard and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ValueError("MiningConfig.faiss_shard splits one index over the GPUs of a single process; "
+                             "mine with one process (--num-processes 1) or drop faiss_shard")
         self.show_progress = show_progress
         self.teachers = [Teacher(r, max_length=self.config.max_length, device=self.config.device) for r in refs]
         self.reranker_ref = reranker if reranker is None or isinstance(reranker, str) else register_instance(reranker)
@@ -185,9 +188,6 @@ class HardNegativeMiner:
                 dim = next(store.iter_shards())[1].shape[1]
                 pq_m = (cfg.pq_m or default_pq_m(dim)) if cfg.backend == "faiss-ivfpq" else None
                 _, world = process_info()
-                if cfg.faiss_shard and world > 1:
-                    raise ValueError("MiningConfig.faiss_shard splits one index over the GPUs of a single process; "
-                                     "mine with one process (--num-processes 1) or drop faiss_shard")
                 gpus = faiss_gpus(cfg.device, world, faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0)
                 self._indexes[t] = FaissIndex(store.iter_shards(), dim, ivf_nlist=nlist, ivf_nprobe=cfg.ivf_nprobe,
                                               pq_m=pq_m, num_rows=len(store.order), seed=cfg.seed, gpus=gpus,

@@ -166,6 +166,12 @@ def test_faiss_gpu_placement_follows_the_config(tiny_st_dir, corpus, config, sta
         MiningConfig(backend="torch", faiss_shard=True)
 
 
+def test_faiss_shard_under_a_launcher_fails_before_any_encoding(tiny_st_dir, corpus, config, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match=r"single process; mine with one process \(--num-processes 1\)"):
+        HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "faiss_shard": True}))
+
+
 def test_ivf_backend_reports_its_recall(tiny_st_dir, corpus, config):
     miner = HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "backend": "faiss-ivf", "ivf_nlist": 4,
                                                                    "ivf_nprobe": 4}), show_progress=False)
