@@ -10,9 +10,12 @@ are not meaningful, only their GPU/CPU agreement is). Steps, each timed and reco
    the same store: the negatives must agree (up to float rounding ties).
 2. **exact search** ``tiled_topk`` of ``--queries`` against ``--rows`` synthetic 384-d float16 vectors, on the
    GPU and on all CPU cores, with the top-k agreement between the two.
-3. **bf16 training** ``NVRetrieverTrainer`` steps on the mined rows with a BERT-base-sized encoder (random
+3. **faiss-gpu** (when faiss has GPU support, else recorded as skipped) ``FaissIndex`` flat, IVF and IVF-PQ on
+   every visible GPU, replicated and sharded, ``--faiss-rows`` synthetic vectors: build and search time, and
+   recall@50 against the exact CPU index.
+4. **bf16 training** ``NVRetrieverTrainer`` steps on the mined rows with a BERT-base-sized encoder (random
    weights, 110M parameters): samples/s and peak GPU memory.
-4. **LoRA decoder** a small random Llama made bidirectional, mean pooling with the instruction masked, LoRA,
+5. **LoRA decoder** a small random Llama made bidirectional, mean pooling with the instruction masked, LoRA,
    bf16: the loss must stay finite and the base weights frozen.
 
 Prints one JSON document and writes it to ``--output``.
@@ -121,6 +124,37 @@ def step_search(args, work: Path) -> dict:
     return out
 
 
+def step_faiss_gpu(args, work: Path) -> dict:
+    import faiss
+
+    from hf_nvr.mining.search import FaissIndex
+
+    ngpu = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+    if not ngpu:
+        return {"skipped": "this faiss has no GPU support (pip install 'hf-nvr[gpu]')"}
+    rows, dim, k = args.faiss_rows, 384, 50
+    rng = np.random.default_rng(1)
+    corpus = rng.standard_normal((rows, dim), dtype=np.float32)
+    corpus = (corpus / np.linalg.norm(corpus, axis=1, keepdims=True)).astype(np.float16)
+    shards = [(i, corpus[i : i + 4096]) for i in range(0, rows, 4096)]
+    queries = torch.from_numpy(corpus[rng.choice(rows, 2000, replace=False)].astype(np.float32))
+    _, exact = FaissIndex(shards, dim, num_rows=rows).search(queries, k)
+    out: dict = {"gpus": ngpu, "rows": rows, "queries": len(queries), "k": k}
+    nlist = max(16, int(4 * np.sqrt(rows)))
+    for name, kw in (("flat", {}), ("flat_sharded", {"shard": True}), ("ivf", {"ivf_nlist": nlist, "ivf_nprobe": 64}),
+                     ("ivf_sharded", {"ivf_nlist": nlist, "ivf_nprobe": 64, "shard": True}),
+                     ("ivfpq", {"ivf_nlist": nlist, "ivf_nprobe": 64, "pq_m": 48})):
+        t = time.perf_counter()
+        index = FaissIndex(shards, dim, num_rows=rows, gpus=tuple(range(ngpu)), **kw)
+        built = time.perf_counter() - t
+        t = time.perf_counter()
+        _, found = index.search(queries, k)
+        out[name] = {"kind": index.kind, "build_s": round(built, 2), "search_s": round(time.perf_counter() - t, 3),
+                     "recall_vs_cpu_flat": round(float(np.mean([len(set(a) & set(b)) / k for a, b in
+                                                                zip(found.tolist(), exact.tolist())])), 4)}
+    return out
+
+
 def _train(model, mined, work: Path, name: str, steps: int, batch: int, **extra) -> dict:
     from hf_nvr import NVRetrieverConfig, NVRetrieverTrainer
 
@@ -195,14 +229,16 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("--train-steps", type=int, default=30)
     parser.add_argument("--train-batch", type=int, default=64, help="encoder batch; the decoder takes half")
-    parser.add_argument("--steps", default="mining,search,train,lora")
+    parser.add_argument("--faiss-rows", type=int, default=200_000, help="passages for the faiss-gpu step")
+    parser.add_argument("--steps", default="mining,search,faiss_gpu,train,lora")
     parser.add_argument("--output", default="gpu_check.json")
     args = parser.parse_args()
     import transformers
 
     result = {"torch": torch.__version__, "transformers": transformers.__version__, "cuda": torch.version.cuda,
               "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
-    steps = {"mining": step_mining, "search": step_search, "train": step_train, "lora": step_lora}
+    steps = {"mining": step_mining, "search": step_search, "faiss_gpu": step_faiss_gpu, "train": step_train,
+             "lora": step_lora}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.steps.split(","):
             t = time.perf_counter()
