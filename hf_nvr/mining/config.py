@@ -47,8 +47,8 @@ class MiningConfig:
     pq_refine: int = 4
     """IVF-PQ fetches ``pq_refine × k`` candidates, re-scores them exactly from the store and keeps the best k."""
     faiss_shard: bool = False
-    """faiss-gpu: split the index over the GPUs of one process instead of a full copy on each (for an index bigger
-    than one GPU's memory)."""
+    """faiss-gpu, with a ``faiss*`` backend: split the index over the GPUs of one process instead of a full copy on
+    each (for an index bigger than one GPU's memory)."""
     device: str | None = None
     """Teacher encoding and exact search; defaults to this rank's GPU when one is visible, else the CPU."""
     seed: int = 42
@@ -87,7 +87,7 @@ class MiningConfig:
             raise ValueError(f"MiningConfig.backend={self.backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
         if self.pq_m is not None and self.pq_m <= 0:
             raise ValueError(f"MiningConfig.pq_m must be > 0, got {self.pq_m}")
-        if self.faiss_shard and self.backend == "torch":
+        if self.faiss_shard and not self.backend.startswith("faiss"):
             raise ValueError("MiningConfig.faiss_shard needs a faiss backend (backend='faiss', 'faiss-ivf' or 'faiss-ivfpq')")
         if self.pq_refine < 1:
             raise ValueError(f"MiningConfig.pq_refine must be >= 1, got {self.pq_refine}")

@@ -13,9 +13,14 @@ import os
 import torch
 
 
+def launched_world_size() -> int:
+    """The world size a launcher announced, known before any process group is joined."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def process_info() -> tuple[int, int]:
     """``(rank, world_size)``, joining the process group when launched by accelerate/torchrun."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not (
+    if launched_world_size() > 1 and not (
         torch.distributed.is_available() and torch.distributed.is_initialized()
     ):
         from accelerate import PartialState
@@ -34,14 +39,17 @@ def local_device() -> str:
 
 
 def faiss_gpus(requested: str | None, world_size: int, available: int) -> tuple[int, ...]:
-    """GPUs a faiss index goes on: none when ``requested`` is not CUDA, this rank's own under a launcher (each
-    rank searches its own queries), the one named by ``cuda:N``, else every GPU faiss sees."""
+    """GPUs a faiss index goes on, following the teacher's device: none when ``requested`` is not CUDA, the one
+    named by ``cuda:N``, this rank's own under a launcher (each rank searches its own queries), else every GPU."""
     if not available or (requested and not requested.startswith("cuda")):
         return ()
+    if requested and ":" in requested:
+        gpu = int(requested.split(":")[1])
+        if gpu >= available:
+            raise ValueError(f"device={requested!r}, but faiss sees {available} GPU(s) (cuda:0 to cuda:{available - 1})")
+        return (gpu,)
     if world_size > 1:
         return (int(os.environ.get("LOCAL_RANK", "0")) % available,)
-    if requested and ":" in requested:
-        return (int(requested.split(":")[1]),)
     return tuple(range(available))
 
 

@@ -20,6 +20,7 @@ from hf_nvr.mining.corpus import Corpus
 from hf_nvr.mining.distributed import (
     barrier,
     faiss_gpus,
+    launched_world_size,
     local_device,
     process_info,
     row_slice,
@@ -64,7 +65,7 @@ class HardNegativeMiner:
             raise ValueError("HardNegativeMiner needs a teacher (hub id, local path or SentenceTransformer)")
         if corpus is None:
             raise ValueError("HardNegativeMiner needs a corpus (datasets.Dataset with 'text', or a list of str)")
-        if self.config.faiss_shard and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if self.config.faiss_shard and launched_world_size() > 1:
             raise ValueError("MiningConfig.faiss_shard splits one index over the GPUs of a single process; "
                              "mine with one process (--num-processes 1) or drop faiss_shard")
         self.show_progress = show_progress
@@ -171,7 +172,7 @@ class HardNegativeMiner:
             try:
                 import faiss
 
-                use_faiss = hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
+                use_faiss = faiss.get_num_gpus() > 0
             except ImportError:
                 use_faiss = False
         if not use_faiss:
@@ -186,9 +187,9 @@ class HardNegativeMiner:
                 ivf = cfg.backend in ("faiss-ivf", "faiss-ivfpq")
                 nlist = cfg.ivf_nlist or (max(16, int(4 * np.sqrt(len(store.order)))) if ivf else None)
                 dim = next(store.iter_shards())[1].shape[1]
-                pq_m = (cfg.pq_m or default_pq_m(dim)) if cfg.backend == "faiss-ivfpq" else None
                 _, world = process_info()
-                gpus = faiss_gpus(cfg.device, world, faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0)
+                gpus = faiss_gpus(cfg.device, world, faiss.get_num_gpus())
+                pq_m = (cfg.pq_m or default_pq_m(dim, gpu=bool(gpus))) if cfg.backend == "faiss-ivfpq" else None
                 self._indexes[t] = FaissIndex(store.iter_shards(), dim, ivf_nlist=nlist, ivf_nprobe=cfg.ivf_nprobe,
                                               pq_m=pq_m, num_rows=len(store.order), seed=cfg.seed, gpus=gpus,
                                               shard=cfg.faiss_shard)

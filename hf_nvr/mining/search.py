@@ -98,19 +98,29 @@ def exact_rerank(
     return torch.cat(scores), torch.cat(kept)
 
 
-def default_pq_m(dim: int) -> int:
-    """Product-quantiser sub-vectors: about 8 dimensions each (dim 384 → 48 bytes a vector), dividing ``dim``."""
-    return max(m for m in range(1, max(1, dim // 8) + 1) if dim % m == 0)
+GPU_PQ_M = (1, 2, 3, 4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 96)
+"""Sub-quantiser counts faiss-gpu's IVF-PQ implements."""
+GPU_MAX_K = 2048
+"""faiss-gpu's largest k (and nprobe) per search."""
 
 
-def to_gpus(index: faiss.Index, gpus: Sequence[int], *, shard: bool = False) -> faiss.Index:
+def default_pq_m(dim: int, *, gpu: bool = False) -> int:
+    """Product-quantiser sub-vectors: about 8 dimensions each (dim 384 → 48 bytes a vector), dividing ``dim``;
+    on GPUs the largest such count faiss-gpu implements."""
+    allowed = GPU_PQ_M if gpu else range(1, max(1, dim // 8) + 1)
+    return max(m for m in allowed if dim % m == 0 and m <= max(1, dim // 8))
+
+
+def to_gpus(index: faiss.Index, gpus: Sequence[int], *, shard: bool = False, float16: bool = False) -> faiss.Index:
     """Place a CPU faiss index on ``gpus``: one full copy each (each copy searches a slice of the queries) or,
-    with ``shard``, one slice of the vectors each, for an index bigger than one GPU's memory; faiss merges."""
+    with ``shard``, one slice of the vectors each, for an index bigger than one GPU's memory; faiss merges.
+    ``float16`` halves IVF-PQ lookup tables, which past 48 sub-quantisers outgrow a GPU block's shared memory."""
     import faiss
 
+    options = faiss.GpuClonerOptions() if len(gpus) == 1 else faiss.GpuMultipleClonerOptions()
+    options.useFloat16 = float16
     if len(gpus) == 1:
-        return faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), gpus[0], index)
-    options = faiss.GpuMultipleClonerOptions()
+        return faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), gpus[0], index, options)
     options.shard = shard
     return faiss.index_cpu_to_gpus_list(index, co=options, gpus=list(gpus))
 
@@ -139,8 +149,12 @@ class FaissIndex:
         import faiss
 
         shards = list(shards)
+        self.gpus = tuple(gpus)
         if pq_m is not None and (not ivf_nlist or dim % pq_m):
-            raise ValueError(f"IVF-PQ needs ivf_nlist and pq_m dividing dim={dim} (got pq_m={pq_m}); try {default_pq_m(dim)}")
+            raise ValueError(f"IVF-PQ needs ivf_nlist and pq_m dividing dim={dim} (got pq_m={pq_m}); "
+                             f"try {default_pq_m(dim, gpu=bool(self.gpus))}")
+        if self.gpus:
+            self._check_gpu_limits(dim, num_rows, ivf_nlist and ivf_nprobe, pq_m)
         if ivf_nlist:
             self._quantizer = faiss.IndexFlatIP(dim)  # faiss does not own it: keep it alive with the index
             sample = self._training_sample(shards, num_rows, max(ivf_nlist * 40, 256 * 40, 10_000), seed)
@@ -153,21 +167,33 @@ class FaissIndex:
             index.nprobe = ivf_nprobe
         else:
             index = faiss.IndexFlatIP(dim)
-        self.gpus = tuple(gpus)
         shard = shard and len(self.gpus) > 1
-        if self.gpus and not shard:
-            index = to_gpus(index, self.gpus)  # empty: the GPUs do the list assignment of every added vector
+        fill_first = shard and not ivf_nlist  # faiss shards a flat index under successive ids: one add only
+        if self.gpus and not fill_first:
+            index = to_gpus(index, self.gpus, shard=shard, float16=bool(pq_m and pq_m > 48))
         for _, vectors in shards:
             for c0 in range(0, vectors.shape[0], 65536):
                 index.add(np.ascontiguousarray(vectors[c0 : c0 + 65536], dtype=np.float32))
-        if shard:
-            index = to_gpus(index, self.gpus, shard=True)  # filled: faiss splits the vectors; a sharded flat index takes one add only
+        if fill_first:
+            index = to_gpus(index, self.gpus, shard=True)
         self.index = index
         structure = ("ivfpq" if pq_m else "ivf") if ivf_nlist else "flat"
         placement = ("gpu-sharded" if shard else "gpu") if self.gpus else "cpu"
         self.kind = f"faiss-{structure}-{placement}"
         self.approximate_scores = bool(pq_m)
         logger.info("search backend: %s over %d rows", self.kind, num_rows)
+
+    @staticmethod
+    def _check_gpu_limits(dim: int, num_rows: int, nprobe: int | None, pq_m: int | None) -> None:
+        """What faiss-gpu refuses, said before the index is trained and filled rather than by a CUDA error after."""
+        if nprobe and nprobe > GPU_MAX_K:
+            raise ValueError(f"faiss-gpu searches at most {GPU_MAX_K} IVF lists; ivf_nprobe={nprobe} is more")
+        if pq_m and pq_m not in GPU_PQ_M:
+            raise ValueError(f"faiss-gpu IVF-PQ implements pq_m in {GPU_PQ_M}, not {pq_m}; "
+                             f"try {default_pq_m(dim, gpu=True)} for dim={dim}")
+        if pq_m and num_rows < 256:
+            raise ValueError(f"faiss-gpu IVF-PQ needs 8-bit codes, trained on >= 256 passages (the corpus has "
+                             f"{num_rows}); use backend='faiss' or device='cpu'")
 
     @staticmethod
     def _training_sample(shards: Iterable[tuple[int, np.ndarray]], num_rows: int, size: int, seed: int) -> np.ndarray:
@@ -181,5 +207,8 @@ class FaissIndex:
         return np.ascontiguousarray(np.concatenate(parts))
 
     def search(self, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.gpus and k > GPU_MAX_K:
+            raise ValueError(f"faiss-gpu returns at most {GPU_MAX_K} neighbours a query, {k} were asked for "
+                             "(range_max, x pq_refine for IVF-PQ); lower them or search with device='cpu'")
         scores, rows = self.index.search(np.ascontiguousarray(queries.float().numpy()), k)
         return torch.from_numpy(scores), torch.from_numpy(rows.astype(np.int64))

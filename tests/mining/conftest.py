@@ -30,12 +30,12 @@ def stand_in_gpus(monkeypatch) -> list[tuple]:
     what they build, with CPU parts (``IndexReplicas`` of clones, ``IndexShards``), and every call is recorded."""
     calls: list[tuple] = []
 
-    def to_gpu(resources, device, index):
-        calls.append(("one", device, index.ntotal))
+    def to_gpu(resources, device, index, co=None):
+        calls.append(("one", device, index.ntotal, co.useFloat16))
         return faiss.clone_index(index)
 
     def to_gpus_list(index, co=None, gpus=None, ngpu=-1):
-        calls.append(("shard" if co.shard else "replicate", tuple(gpus), index.ntotal))
+        calls.append(("shard" if co.shard else "replicate", tuple(gpus), index.ntotal, co.useFloat16))
         if co.shard:
             return _shards_like_faiss_gpu(index, len(gpus))
         group = faiss.IndexReplicas(index.d)
@@ -43,12 +43,23 @@ def stand_in_gpus(monkeypatch) -> list[tuple]:
             group.addIndex(faiss.clone_index(index))
         return group
 
-    class ClonerOptions:
-        shard = False
+    class ClonerOptions:  # slots: a misspelt option fails here as it does on faiss's SWIG object
+        __slots__ = ("useFloat16",)
+
+        def __init__(self) -> None:
+            self.useFloat16 = False
+
+    class MultipleClonerOptions(ClonerOptions):
+        __slots__ = ("shard",)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.shard = False
 
     monkeypatch.setattr(faiss, "get_num_gpus", lambda: 2)
     monkeypatch.setattr(faiss, "StandardGpuResources", object, raising=False)
-    monkeypatch.setattr(faiss, "GpuMultipleClonerOptions", ClonerOptions, raising=False)
+    monkeypatch.setattr(faiss, "GpuClonerOptions", ClonerOptions, raising=False)
+    monkeypatch.setattr(faiss, "GpuMultipleClonerOptions", MultipleClonerOptions, raising=False)
     monkeypatch.setattr(faiss, "index_cpu_to_gpu", to_gpu, raising=False)
     monkeypatch.setattr(faiss, "index_cpu_to_gpus_list", to_gpus_list)
     return calls

@@ -71,4 +71,7 @@ def test_faiss_gpus_follow_the_device_and_the_launcher(monkeypatch):
     assert faiss_gpus("cpu", 1, 4) == ()
     assert faiss_gpus(None, 1, 4) == faiss_gpus("cuda", 1, 4) == (0, 1, 2, 3)
     assert faiss_gpus("cuda:2", 1, 4) == (2,)
-    assert faiss_gpus(None, 2, 2) == faiss_gpus("cuda:0", 2, 2) == (1,)
+    assert faiss_gpus(None, 2, 2) == faiss_gpus("cuda", 2, 2) == (1,)
+    assert faiss_gpus("cuda:0", 2, 2) == (0,)  # named, as the teacher's device is
+    with pytest.raises(ValueError, match=r"device='cuda:5', but faiss sees 2 GPU\(s\) \(cuda:0 to cuda:1\)"):
+        faiss_gpus("cuda:5", 1, 2)

@@ -154,22 +154,22 @@ def test_faiss_gpu_placement_follows_the_config(tiny_st_dir, corpus, config, sta
     ds = Dataset.from_list(_rows())
     exact = ds.map(HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "backend": "torch"}),
                                      show_progress=False), batched=True)
-    sharded = HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "faiss_shard": True}),
-                                show_progress=False)
+    sharded = HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "backend": "faiss",
+                                                                     "faiss_shard": True}), show_progress=False)
     assert ds.map(sharded, batched=True)["negative_ids"] == exact["negative_ids"]
-    assert sharded.report.backend == "faiss-flat-gpu-sharded" and stand_in_gpus == [("shard", (0, 1), len(CORPUS))]
+    assert sharded.report.backend == "faiss-flat-gpu-sharded" and stand_in_gpus == [("shard", (0, 1), len(CORPUS), False)]
     on_cpu = HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "backend": "faiss", "device": "cpu"}),
                                show_progress=False)
     assert ds.map(on_cpu, batched=True)["negative_ids"] == exact["negative_ids"]
     assert on_cpu.report.backend == "faiss-flat-cpu" and len(stand_in_gpus) == 1
     with pytest.raises(ValueError, match="faiss_shard needs a faiss backend"):
-        MiningConfig(backend="torch", faiss_shard=True)
+        MiningConfig(backend="auto", faiss_shard=True)
 
 
 def test_faiss_shard_under_a_launcher_fails_before_any_encoding(tiny_st_dir, corpus, config, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ValueError, match=r"single process; mine with one process \(--num-processes 1\)"):
-        HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "faiss_shard": True}))
+        HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "backend": "faiss", "faiss_shard": True}))
 
 
 def test_ivf_backend_reports_its_recall(tiny_st_dir, corpus, config):

@@ -94,9 +94,9 @@ def test_exact_rerank_rescores_and_keeps_the_best_k():
 
 @pytest.mark.parametrize("ivf_nlist", [None, 8])
 @pytest.mark.parametrize(("gpus", "shard", "kind", "call"), [
-    ((0, 1), False, "gpu", ("replicate", (0, 1), 0)),
-    ((0, 1), True, "gpu-sharded", ("shard", (0, 1), 900)),
-    ((1,), True, "gpu", ("one", 1, 0)),
+    ((0, 1), False, "gpu", "replicate"),
+    ((0, 1), True, "gpu-sharded", "shard"),
+    ((1,), True, "gpu", "one"),
 ])
 def test_faiss_index_on_gpus_finds_what_the_cpu_index_finds(stand_in_gpus, ivf_nlist, gpus, shard, kind, call):
     rng = np.random.default_rng(5)
@@ -104,7 +104,35 @@ def test_faiss_index_on_gpus_finds_what_the_cpu_index_finds(stand_in_gpus, ivf_n
     queries = torch.from_numpy(rng.normal(size=(30, 8)).astype(np.float32))
     cpu = FaissIndex(_shards(corpus, 256), 8, num_rows=900, ivf_nlist=ivf_nlist, ivf_nprobe=8)
     placed = FaissIndex(_shards(corpus, 256), 8, num_rows=900, ivf_nlist=ivf_nlist, ivf_nprobe=8, gpus=gpus, shard=shard)
-    assert stand_in_gpus == [call]
+    filled_first = call == "shard" and not ivf_nlist  # a sharded flat index takes one add: placed once filled
+    assert stand_in_gpus == [(call, gpus[0] if call == "one" else gpus, 900 if filled_first else 0, False)]
     assert placed.kind == f"faiss-{'ivf' if ivf_nlist else 'flat'}-{kind}" and placed.index.ntotal == 900
     expected, got = cpu.search(queries, 10), placed.search(queries, 10)
     assert torch.equal(got[1], expected[1]) and torch.allclose(got[0], expected[0])
+
+
+def test_default_pq_m_on_gpus_is_one_faiss_gpu_implements():
+    assert default_pq_m(384, gpu=True) == 48 and default_pq_m(768, gpu=True) == 96
+    assert default_pq_m(1024, gpu=True) == 64 and default_pq_m(4096, gpu=True) == 64
+    assert default_pq_m(30, gpu=True) == 3
+
+
+def test_faiss_gpu_limits_fail_before_training_with_the_fix(stand_in_gpus):
+    corpus = np.random.default_rng(6).normal(size=(300, 128)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"implements pq_m in .*not 128; try 16 for dim=128"):
+        FaissIndex(_shards(corpus, 100), 128, num_rows=300, ivf_nlist=2, pq_m=128, gpus=(0,))
+    with pytest.raises(ValueError, match="at most 2048 IVF lists; ivf_nprobe=4096"):
+        FaissIndex(_shards(corpus, 100), 128, num_rows=300, ivf_nlist=2, ivf_nprobe=4096, gpus=(0,))
+    with pytest.raises(ValueError, match=r"trained on >= 256 passages \(the corpus has 200\)"):
+        FaissIndex(_shards(corpus[:200], 100), 128, num_rows=200, ivf_nlist=2, pq_m=16, gpus=(0,))
+    assert stand_in_gpus == []
+    flat = FaissIndex(_shards(corpus, 100), 128, num_rows=300, gpus=(0,))
+    with pytest.raises(ValueError, match="at most 2048 neighbours a query, 3000 were asked for"):
+        flat.search(torch.from_numpy(corpus[:2]), 3000)
+
+
+def test_faiss_gpu_ivfpq_past_48_sub_quantisers_uses_float16_lookup_tables(stand_in_gpus):
+    corpus = np.random.default_rng(7).normal(size=(300, 96)).astype(np.float32)
+    FaissIndex(_shards(corpus, 100), 96, num_rows=300, ivf_nlist=2, pq_m=48, gpus=(0,))
+    FaissIndex(_shards(corpus, 100), 96, num_rows=300, ivf_nlist=2, pq_m=96, gpus=(0, 1))
+    assert [call[-1] for call in stand_in_gpus] == [False, True]
