@@ -14,7 +14,8 @@ point is the search path at a scale where encoding would take days on this machi
 - **hf_nvr faiss IVF-PQ**: the same with ``pq_m=default_pq_m(dim)`` (48 bytes a vector at dim 384), the miner's
   ``backend="faiss-ivfpq"`` for corpora whose float32 vectors do not fit in RAM (the miner then re-scores the
   candidates exactly from the store): the index returns ``4·k`` candidates, re-scored exactly with
-  ``search.exact_rerank`` from the memory-mapped store, best ``k`` kept, as the miner's default ``pq_refine=4``.
+  ``search.exact_rerank`` from the memory-mapped store, best ``k`` kept, as the miner's default ``pq_refine=4``
+  (``--pq-refine 4,16`` searches the same index at several depths).
 - **the peer**: sentence-transformers has no on-disk store; ``mine_hard_negatives`` and ``util.semantic_search``
   take the whole corpus as one in-memory float32 matrix (``rows × dim × 4`` bytes), and ``mine_hard_negatives``
   without faiss also materialises a ``min(queries, faiss_batch_size=16384) × rows`` float32 similarity block.
@@ -162,15 +163,17 @@ def _side_faiss(p: dict, pq_m: int | None) -> dict:
     searches = {}
     for nprobe in p["nprobe"]:
         faiss.ParameterSpace().set_index_parameter(index.index, "nprobe", nprobe)
-        started = time.perf_counter()
-        if pq_m:  # what the miner does: fetch pq_refine x k codes' best, re-score them exactly from the store
-            _, rows = index.search(queries, p["k"] * p["pq_refine"])
-            _, rows = exact_rerank(queries, rows, lambda r: store.get(store.order[r]), p["k"])
-        else:
-            _, rows = index.search(queries, p["k"])
-        wall = time.perf_counter() - started
-        np.save(Path(p["out_dir"]) / f"{prefix}-{nprobe}.npy", rows.numpy())
-        searches[str(nprobe)] = {"search_s": wall, "queries_per_s": p["queries"] / wall}
+        for refine in p["pq_refine"] if pq_m else [None]:
+            started = time.perf_counter()
+            if refine:  # what the miner does: fetch pq_refine x k codes' best, re-score them exactly from the store
+                _, rows = index.search(queries, p["k"] * refine)
+                _, rows = exact_rerank(queries, rows, lambda r: store.get(store.order[r]), p["k"])
+            else:
+                _, rows = index.search(queries, p["k"])
+            wall = time.perf_counter() - started
+            key = f"{nprobe}x{refine}" if refine else str(nprobe)
+            np.save(Path(p["out_dir"]) / f"{prefix}-{key}.npy", rows.numpy())
+            searches[key] = {"search_s": wall, "queries_per_s": p["queries"] / wall}
     return {"index_build_s": build_s, "kind": index.kind, "nlist": p["nlist"], "pq_m": pq_m, "searches": searches,
             "faiss_threads": faiss.omp_get_max_threads(), "rss_after_imports_mb": baseline}
 
@@ -234,7 +237,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--ivf-nlist", type=int, default=None, help="IVF lists (default: the miner's max(16, 4*sqrt(rows)))")
     parser.add_argument("--nprobe", default="16,64", help="comma-separated IVF nprobe values (first: MiningConfig default)")
-    parser.add_argument("--skip-ivf", action="store_true")
+    parser.add_argument("--pq-refine", default="4", help="comma-separated IVF-PQ pq_refine values (first: MiningConfig default)")
+    parser.add_argument("--ivf-kinds", default="ivf,ivfpq", help="faiss steps to run: ivf (IVF-Flat), ivfpq, or both")
+    parser.add_argument("--skip-ivf", action="store_true", help="same as --ivf-kinds ''")
     parser.add_argument("--with-st", action="store_true", help="also run ST semantic_search on the in-memory fp32 matrix")
     parser.add_argument("--store-dir", default=None, help="keep/reuse the store here (default: a temp dir, deleted after)")
     parser.add_argument("--rss-limit-gb", type=float, default=C.default_rss_limit_gb(),
@@ -249,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     out_dir = tempfile.mkdtemp(prefix="hf-nvr-bench-large-out-")
     p = {"rows": args.rows, "dim": args.dim, "queries": args.queries, "k": args.k, "shard_size": args.shard_size,
          "clusters": args.clusters, "noise": args.noise, "seed": args.seed, "nlist": nlist, "nprobe": nprobe,
-         "pq_refine": 4,
+         "pq_refine": [int(x) for x in args.pq_refine.split(",") if x.strip()],
          "store_dir": store_dir, "out_dir": out_dir}
 
     n, d, q = args.rows, args.dim, args.queries
@@ -294,10 +299,11 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"store build failed: {steps['build']['error']}")
         steps["torch"] = C.run_side(script, "torch", p, rss_limit_gb=args.rss_limit_gb,
                                     label="hf_nvr tiled_topk (torch exact) over memory-mapped shards")
-        if not args.skip_ivf and fits("faiss IVF", figures["faiss_ivf_index_gb"] + figures["store_fp16_on_disk_gb"] + 1.0):
+        kinds = set() if args.skip_ivf else {k.strip() for k in args.ivf_kinds.split(",")}
+        if "ivf" in kinds and fits("faiss IVF", figures["faiss_ivf_index_gb"] + figures["store_fp16_on_disk_gb"] + 1.0):
             steps["ivf"] = C.run_side(script, "ivf", p, rss_limit_gb=args.rss_limit_gb,
                                       label=f"hf_nvr FaissIndex IVF (nlist {nlist}, nprobe {args.nprobe})")
-        if not args.skip_ivf and fits("faiss IVF-PQ", figures["faiss_ivfpq_index_gb"] + 1.0):
+        if "ivfpq" in kinds and fits("faiss IVF-PQ", figures["faiss_ivfpq_index_gb"] + 1.0):
             steps["ivfpq"] = C.run_side(script, "ivfpq", p, rss_limit_gb=args.rss_limit_gb,
                                         label=f"hf_nvr FaissIndex IVF-PQ (nlist {nlist}, nprobe {args.nprobe})")
         if args.with_st and fits("ST semantic_search", figures["st_semantic_search_total_gb"] + 1.0):
@@ -310,8 +316,8 @@ def main(argv: list[str] | None = None) -> None:
         recalls = {}
         for kind in ("ivf", "ivfpq"):
             if exact is not None and kind in steps and "error" not in steps[kind]:
-                for pr in nprobe:
-                    recalls[f"{kind}_nprobe{pr}"] = _recall(np.load(Path(out_dir) / f"{kind}-{pr}.npy"), exact)
+                for key in steps[kind]["searches"]:
+                    recalls[f"{kind}_nprobe{key}"] = _recall(np.load(Path(out_dir) / f"{kind}-{key}.npy"), exact)
         if exact is not None and "st" in steps and "error" not in steps["st"]:
             recalls["st_semantic_search"] = _recall(np.load(Path(out_dir) / "st.npy"), exact)
     finally:
@@ -328,10 +334,11 @@ def main(argv: list[str] | None = None) -> None:
     for kind, label in (("ivf", "IVF"), ("ivfpq", "IVF-PQ")):
         step = steps.get(kind)
         if step and "error" not in step:
-            for pr in nprobe:
-                rows.append([f"hf_nvr faiss {label} nlist {nlist}, nprobe {pr}", step["index_build_s"],
-                             step["searches"][str(pr)]["search_s"], step["peak_rss_mb"], step["peak_rss_anon_mb"],
-                             step["rss_after_imports_mb"], recalls.get(f"{kind}_nprobe{pr}", {}).get("mean")])
+            for key, search in step["searches"].items():
+                probes, _, refine = key.partition("x")
+                rows.append([f"hf_nvr faiss {label} nlist {nlist}, nprobe {probes}" + (f", {refine}·k re-scored" if refine else ""),
+                             step["index_build_s"], search["search_s"], step["peak_rss_mb"], step["peak_rss_anon_mb"],
+                             step["rss_after_imports_mb"], recalls.get(f"{kind}_nprobe{key}", {}).get("mean")])
     st = steps.get("st")
     if st and "error" not in st:
         rows.append(["ST semantic_search, fp32 in RAM", st["load_s"], st["search_s"], st["peak_rss_mb"],
@@ -354,9 +361,8 @@ def main(argv: list[str] | None = None) -> None:
     for kind in ("ivf", "ivfpq"):
         step = steps.get(kind)
         if step and "error" not in step and "error" not in torch_step:
-            for pr in nprobe:
-                ratios[f"{kind}_nprobe{pr}_over_torch_search_s"] = C.ratio(step["searches"][str(pr)]["search_s"],
-                                                                           torch_step["search_s"])
+            for key, search in step["searches"].items():
+                ratios[f"{kind}_nprobe{key}_over_torch_search_s"] = C.ratio(search["search_s"], torch_step["search_s"])
     if ratios:
         C.print_table("Ratios", ["ratio", "value"], [[k, v] for k, v in ratios.items()], digits=3)
 
