@@ -40,6 +40,7 @@ class MiningConfig:
     store_dtype: Literal["float16", "float32"] = "float16"
     shard_size: int = 4096
     backend: str = "auto"
+    """``auto``: exact faiss on the GPUs when faiss-gpu sees any and ``device`` allows, else exact tiled torch."""
     ivf_nlist: int | None = None
     ivf_nprobe: int = 16
     pq_m: int | None = None

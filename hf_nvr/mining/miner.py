@@ -172,7 +172,7 @@ class HardNegativeMiner:
             try:
                 import faiss
 
-                use_faiss = faiss.get_num_gpus() > 0
+                use_faiss = bool(faiss_gpus(cfg.device, 1, faiss.get_num_gpus()))
             except ImportError:
                 use_faiss = False
         if not use_faiss:

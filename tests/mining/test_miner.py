@@ -162,6 +162,10 @@ def test_faiss_gpu_placement_follows_the_config(tiny_st_dir, corpus, config, sta
                                show_progress=False)
     assert ds.map(on_cpu, batched=True)["negative_ids"] == exact["negative_ids"]
     assert on_cpu.report.backend == "faiss-flat-cpu" and len(stand_in_gpus) == 1
+    auto_on_cpu = HardNegativeMiner(tiny_st_dir, corpus, MiningConfig(**{**config.to_dict(), "device": "cpu"}),
+                                    show_progress=False)
+    ds.map(auto_on_cpu, batched=True)
+    assert auto_on_cpu.report.backend == "torch-exact" and len(stand_in_gpus) == 1
     with pytest.raises(ValueError, match="faiss_shard needs a faiss backend"):
         MiningConfig(backend="auto", faiss_shard=True)
 
