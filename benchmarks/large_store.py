@@ -221,7 +221,9 @@ SIDES = {"build": side_build, "torch": side_torch, "ivf": side_ivf, "ivfpq": sid
 def _recall(found, exact) -> dict:
     import numpy as np
 
-    per_query = np.array([len(set(a[a >= 0].tolist()) & set(b.tolist())) / len(b) for a, b in zip(found, exact)])
+    from hf_nvr.mining.search import recall_at_k
+
+    per_query = recall_at_k(found, exact)
     return {"mean": float(per_query.mean()), "median": float(np.median(per_query)), "min": float(per_query.min())}
 
 

@@ -31,10 +31,15 @@ def process_info() -> tuple[int, int]:
     return 0, 1
 
 
+def rank_gpu(count: int) -> int:
+    """This rank's GPU among ``count``: ``LOCAL_RANK`` wrapped, so more ranks than GPUs share them round-robin."""
+    return int(os.environ.get("LOCAL_RANK", "0")) % count
+
+
 def local_device() -> str:
     """This process's accelerator: one GPU per rank (``LOCAL_RANK``) when GPUs are visible, else the CPU."""
     if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0')) % torch.cuda.device_count()}"
+        return f"cuda:{rank_gpu(torch.cuda.device_count())}"
     return "cpu"
 
 
@@ -49,7 +54,7 @@ def faiss_gpus(requested: str | None, world_size: int, available: int) -> tuple[
             raise ValueError(f"device={requested!r}, but faiss sees {available} GPU(s) (cuda:0 to cuda:{available - 1})")
         return (gpu,)
     if world_size > 1:
-        return (int(os.environ.get("LOCAL_RANK", "0")) % available,)
+        return (rank_gpu(available),)
     return tuple(range(available))
 
 

@@ -27,7 +27,7 @@ from hf_nvr.mining.distributed import (
     shared_run_id,
 )
 from hf_nvr.mining.report import MiningReport
-from hf_nvr.mining.search import FaissIndex, default_pq_m, exact_rerank, tiled_topk
+from hf_nvr.mining.search import FaissIndex, default_pq_m, exact_rerank, recall_at_k, tiled_topk
 from hf_nvr.mining.store import EmbeddingStore
 from hf_nvr.mining.teacher import Teacher, live_instance, register_instance
 
@@ -203,8 +203,7 @@ class HardNegativeMiner:
             if "ivf" in self.backend and self.report.search_recall is None:
                 sample = slice(0, min(len(queries), 256))
                 _, exact = tiled_topk(queries[sample], store.iter_shards(), k, device=cfg.device or local_device())
-                found = [len(set(a) & set(b)) / len(b) for a, b in zip(rows[sample].tolist(), exact.tolist())]
-                self.report.search_recall = float(np.mean(found))
+                self.report.search_recall = float(recall_at_k(rows[sample], exact).mean())
                 logger.info("%s recall@%d against exact search: %.4f", self.backend, k, self.report.search_recall)
         positions = torch.where(rows >= 0, torch.from_numpy(store.order)[rows.clamp(min=0)], torch.full_like(rows, -1))
         scores = scores.masked_fill(rows < 0, float("-inf"))

@@ -98,6 +98,14 @@ def exact_rerank(
     return torch.cat(scores), torch.cat(kept)
 
 
+def recall_at_k(found: torch.Tensor | np.ndarray, exact: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Per query, the share of the exact top-k rows an approximate search found (``-1`` padding, left when the
+    corpus has fewer than k rows, counts on neither side; nothing to find is full recall)."""
+    found, exact = np.asarray(found), np.asarray(exact)
+    return np.array([len(set(a[a >= 0].tolist()) & set(b[b >= 0].tolist())) / int((b >= 0).sum())
+                     if (b >= 0).any() else 1.0 for a, b in zip(found, exact)])
+
+
 GPU_PQ_M = (1, 2, 3, 4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 96)
 """Sub-quantiser counts faiss-gpu's IVF-PQ implements."""
 GPU_MAX_K = 2048

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from hf_nvr.mining.search import FaissIndex, default_pq_m, exact_rerank, tiled_topk
+from hf_nvr.mining.search import FaissIndex, default_pq_m, exact_rerank, recall_at_k, tiled_topk
 
 
 def _shards(emb, size):
@@ -136,3 +136,10 @@ def test_faiss_gpu_ivfpq_past_48_sub_quantisers_uses_float16_lookup_tables(stand
     FaissIndex(_shards(corpus, 100), 96, num_rows=300, ivf_nlist=2, pq_m=48, gpus=(0,))
     FaissIndex(_shards(corpus, 100), 96, num_rows=300, ivf_nlist=2, pq_m=96, gpus=(0, 1))
     assert [call[-1] for call in stand_in_gpus] == [False, True]
+
+
+def test_recall_at_k_counts_shared_rows_per_query_and_ignores_padding():
+    exact = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]])
+    found = torch.tensor([[4, 3, 9, -1], [5, 6, 7, 8]])
+    assert recall_at_k(found, exact).tolist() == [0.5, 1.0]
+    assert recall_at_k(np.array([[0, -1], [-1, -1], [-1, -1]]), np.array([[0, -1], [-1, 0], [-1, -1]])).tolist() == [1.0, 0.0, 1.0]
